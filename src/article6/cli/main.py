@@ -1,0 +1,16 @@
+"""The `article6` command: one Typer application with a sub-command per area."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Article 6.2 cooperative approaches: registry, MRV, accounting, reporting.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Article 6.2 cooperative approaches end to end."""
