@@ -14,3 +14,6 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Article 6.2 cooperative approaches end to end."""
+
+
+# Sub-command groups are registered here, one line each, in one place.
