@@ -1,0 +1,1 @@
+"""Measurement, reporting and verification of emission reductions (e-motorcycle fleet)."""
