@@ -1,0 +1,208 @@
+"""A synthetic but realistic monitoring data set for the e-motorcycle fleet.
+
+Real fleet data cannot be shared before verification, yet the quality rules,
+the calculation pipeline and its benchmarks need data that looks like it:
+rollout over time, donated scooters beside commercial motorcycles, device
+swaps, battery swaps and charging that agree with the distance driven, station
+meters that agree with the swaps, solar stations, and bills. The simulator
+draws all of it from one seed, writes every record type of the monitoring
+plan, and can inject one fault per chosen vehicle or station so tests can
+check that each one is caught. Vehicles are generated in chunks and written
+as they come, so memory depends on the chunk size, not on the fleet size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from article6.mrv.sim_activity import ChunkTable, VehicleChunk
+from article6.mrv.sim_faults import ManifestEntry, plan_faults
+from article6.mrv.sim_fleet import draw_fleet, total_batteries
+from article6.mrv.sim_output import RECORD_SCHEMAS, OutputFormat, RecordWriters
+from article6.mrv.sim_stations import (
+    MeterSet,
+    batteries_table,
+    non_project_sessions,
+    stations_table,
+)
+
+MAX_VEHICLES = 2_000_000
+MAX_DAYS = 3_660
+DEFAULT_CHUNK_VEHICLES = 2_000
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "vehicles": ("vehicle_id",),
+    "device_assignments": ("device_id", "vehicle_id", "valid_from"),
+    "odometer_readings": ("device_id", "ts"),
+    "gps_pings": ("device_id", "ts"),
+    "batteries": ("battery_id",),
+    "stations": ("station_id",),
+    "meter_readings": ("meter_id", "ts"),
+    "meter_calibrations": ("meter_id", "date"),
+    "utility_invoices": ("station_id", "period_start"),
+}
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate; `fault_rate` is the share of vehicles that carry one fault."""
+
+    vehicles: int
+    start: date
+    days: int
+    out_dir: Path
+    seed: int = 0
+    gps: bool = False
+    fault_rate: float = 0.0
+    output_format: OutputFormat = "parquet"
+    ping_interval_s: int = 30
+    chunk_vehicles: int = DEFAULT_CHUNK_VEHICLES
+
+    def check(self) -> None:
+        """Reject impossible settings before any file is written."""
+        if not 1 <= self.vehicles <= MAX_VEHICLES:
+            raise ValueError(f"vehicles must lie in 1..{MAX_VEHICLES}, got {self.vehicles}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise ValueError(f"days must lie in 1..{MAX_DAYS}, got {self.days}")
+        if self.output_format not in ("csv", "parquet"):
+            raise ValueError(f"format must be csv or parquet, got {self.output_format!r}")
+        if not 1 <= self.ping_interval_s <= 3600:
+            raise ValueError(f"ping interval must lie in 1..3600 s, got {self.ping_interval_s}")
+        if self.chunk_vehicles < 1:
+            raise ValueError("chunk_vehicles must be positive")
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """Where the data went and how much of it there is."""
+
+    out_dir: Path
+    rows: dict[str, int]
+    faults: list[ManifestEntry] = field(default_factory=list)
+    manifest_path: Path | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        by_kind: dict[str, int] = {}
+        for entry in self.faults:
+            by_kind[entry.kind] = by_kind.get(entry.kind, 0) + 1
+        return {
+            "out_dir": str(self.out_dir),
+            "rows": self.rows,
+            "faults": by_kind,
+            "manifest": str(self.manifest_path) if self.manifest_path else None,
+        }
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _key_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _write(writers: RecordWriters, chunk: ChunkTable, manifest: list[ManifestEntry]) -> None:
+    first_row = writers.next_row(chunk.record_type)
+    columns = KEY_COLUMNS.get(chunk.record_type, ())
+    for kind, row, vehicle_id in chunk.fault_rows:
+        key = {c: _key_value(chunk.table.column(c)[row].as_py()) for c in columns}
+        if vehicle_id:
+            key.setdefault("vehicle_id", vehicle_id)
+        manifest.append(ManifestEntry(kind, chunk.record_type, key, first_row + row))
+    writers.write(chunk.record_type, chunk.table)
+
+
+def simulate_fleet(
+    config: SimulationConfig, progress: ProgressCallback | None = None
+) -> SimulationSummary:
+    """Generate the data set described by `config` into `config.out_dir`.
+
+    The same config (seed included) always produces byte-identical rows.
+    `progress(done, total)` is called after each chunk of vehicles.
+    """
+    config.check()
+    fleet_rng = np.random.default_rng([config.seed, 1])
+    fleet, stations = draw_fleet(fleet_rng, config.vehicles, config.days)
+    plan, fleet = plan_faults(
+        fleet_rng, fleet, stations, config.days, config.fault_rate, config.gps
+    )
+    station_energy_kwh = np.zeros((stations.size, config.days))
+    manifest: list[ManifestEntry] = []
+    swap_number, session_number = 1, 1
+    with RecordWriters(config.out_dir, config.output_format) as writers:
+        for record_type in RECORD_SCHEMAS:
+            if record_type != "gps_pings" or config.gps:
+                writers.write(record_type, RECORD_SCHEMAS[record_type].empty_table())
+        for chunk_index, lo in enumerate(range(0, config.vehicles, config.chunk_vehicles)):
+            hi = min(lo + config.chunk_vehicles, config.vehicles)
+            rng = np.random.default_rng([config.seed, 2, chunk_index])
+            chunk = VehicleChunk(rng, fleet, stations, plan, lo, hi, config.start, config.days)
+            _write(writers, chunk.vehicles(), manifest)
+            _write(writers, chunk.device_assignments(), manifest)
+            _write(writers, chunk.odometer_readings(), manifest)
+            swaps = chunk.swap_events(swap_number, station_energy_kwh)
+            swap_number += swaps.table.num_rows
+            _write(writers, swaps, manifest)
+            sessions = chunk.charge_sessions(session_number, station_energy_kwh)
+            session_number += sessions.table.num_rows
+            _write(writers, sessions, manifest)
+            if config.gps:
+                for block in chunk.gps_blocks(config.ping_interval_s):
+                    _write(writers, block, manifest)
+            if progress is not None:
+                progress(hi, config.vehicles)
+        station_rng = np.random.default_rng([config.seed, 3])
+        _write(
+            writers,
+            non_project_sessions(
+                station_rng, stations, config.start, config.days, session_number, station_energy_kwh
+            ),
+            manifest,
+        )
+        _write(writers, stations_table(stations, plan, config.start), manifest)
+        pool = total_batteries(fleet, stations)
+        _write(writers, batteries_table(station_rng, plan, stations, pool, config.start), manifest)
+        meters = MeterSet(station_rng, stations, config.start, config.days, station_energy_kwh)
+        _write(writers, meters.meters_table(), manifest)
+        _write(writers, meters.readings_table(plan), manifest)
+        _write(writers, meters.calibrations_table(plan), manifest)
+        _write(writers, meters.invoices_table(plan), manifest)
+        rows = dict(writers.rows_written)
+    manifest_path = config.out_dir / "manifest.json"
+    document = {
+        "seed": config.seed,
+        "vehicles": config.vehicles,
+        "start": config.start.isoformat(),
+        "days": config.days,
+        "gps": config.gps,
+        "fault_rate": config.fault_rate,
+        "format": config.output_format,
+        "rows": rows,
+        "faults": [entry.as_json() for entry in manifest],
+    }
+    manifest_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return SimulationSummary(config.out_dir, rows, manifest, manifest_path)
+
+
+def read_manifest(out_dir: Path) -> list[ManifestEntry]:
+    """The injected faults of a simulated data set, as written by `simulate_fleet`."""
+    document = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    return [
+        ManifestEntry(item["kind"], item["record_type"], dict(item["key"]), int(item["row"]))
+        for item in document["faults"]
+    ]
+
+
+def empty_table(record_type: str) -> pa.Table:
+    """A table with the columns of one record type and no rows."""
+    return RECORD_SCHEMAS[record_type].empty_table()
