@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from article6.cli import db, demo, registry
+
 app = typer.Typer(
     help="Article 6.2 cooperative approaches: registry, MRV, accounting, reporting.",
     no_args_is_help=True,
@@ -17,3 +19,6 @@ def main() -> None:
 
 
 # Sub-command groups are registered here, one line each, in one place.
+app.add_typer(db.app, name="db")
+app.add_typer(registry.app, name="registry")
+app.command("demo")(demo.demo)

@@ -1,0 +1,87 @@
+"""The hash chain of journal events.
+
+Each event's hash is SHA-256 over the previous event's hash and the event's
+canonical body (JSON with sorted keys, no spaces, UTF-8), so changing, removing
+or reordering any event changes every hash after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def chain_hash(previous_hash: str, body: bytes) -> str:
+    return hashlib.sha256(previous_hash.encode("ascii") + body).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One appended journal event; `body` is exactly the bytes that were hashed."""
+
+    seq: int
+    command: str
+    registry_id: str | None
+    actor: str
+    recorded_at: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @property
+    def body(self) -> bytes:
+        return event_body(
+            self.seq, self.command, self.registry_id, self.actor, self.recorded_at, self.payload
+        )
+
+
+def event_body(
+    seq: int,
+    command: str,
+    registry_id: str | None,
+    actor: str,
+    recorded_at: str,
+    payload: dict[str, Any],
+) -> bytes:
+    return canonical(
+        {
+            "seq": seq,
+            "command": command,
+            "registry_id": registry_id,
+            "actor": actor,
+            "recorded_at": recorded_at,
+            "payload": payload,
+        }
+    )
+
+
+def make_event(
+    seq: int,
+    command: str,
+    registry_id: str | None,
+    actor: str,
+    recorded_at: str,
+    payload: dict[str, Any],
+    prev_hash: str,
+) -> Event:
+    body = event_body(seq, command, registry_id, actor, recorded_at, payload)
+    return Event(
+        seq,
+        command,
+        registry_id,
+        actor,
+        recorded_at,
+        payload,
+        prev_hash,
+        chain_hash(prev_hash, body),
+    )

@@ -1,0 +1,638 @@
+"""Use cases that move units: issue, first transfer, transfer, use, cancel.
+
+Each loads the blocks it may touch, lets the domain check the authorization
+version in force and plan the block operations, appends the events and
+applies the operations to the projections, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from article6.domain import codec, identifiers, rules
+from article6.domain.blocks import (
+    CreateBlock,
+    Op,
+    op_to_dict,
+    plan_range,
+    plan_take,
+    selection_order,
+)
+from article6.domain.errors import ActionRefused, RejectionCode
+from article6.domain.model import (
+    Account,
+    AccountKind,
+    AuthorizationVersion,
+    Block,
+    BlockState,
+    FirstTransferDefinition,
+    Issuance,
+    Metric,
+    MitigationType,
+    Purpose,
+)
+from article6.services.commands import Receipt, execute
+from article6.store.ledger_store import LedgerTransaction
+
+MAX_QUANTITY_T = 10**12
+HOLDING_KINDS = {AccountKind.HOLDING, AccountKind.ADAPTATION_FUND}
+CANCELLATION_KINDS = {
+    "voluntary": AccountKind.VOLUNTARY_CANCELLATION,
+    "omge": AccountKind.OMGE_CANCELLATION,
+    "other": AccountKind.OTHER_CANCELLATION,
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which held units an action takes: a quantity of one approach and vintage,
+    optionally an exact serial range."""
+
+    approach_id: str
+    vintage: int
+    quantity_t: int
+    first_serial: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approach_id": self.approach_id,
+            "vintage": self.vintage,
+            "quantity_t": self.quantity_t,
+            "first_serial": self.first_serial,
+        }
+
+
+def issue_units(
+    engine: Engine,
+    *,
+    actor: str,
+    approach_id: str,
+    registry_id: str,
+    vintage: int,
+    quantity_t: int,
+    action_date: date,
+    authorization_id: str | None = None,
+    to_account: str | None = None,
+    underlying_registry: str | None = None,
+    underlying_first: int | None = None,
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Issue verified mitigation outcomes of one vintage into the host registry.
+
+    Units land in the pending account unless another is named. When the
+    authorization defines the OIMP first transfer as authorization or issuance,
+    they are first transferred (for OIMP) at this moment.
+    """
+    _check_quantity(quantity_t)
+    target = to_account or f"{registry_id}-PENDING"
+    request = {
+        "approach_id": approach_id,
+        "registry_id": registry_id,
+        "vintage": vintage,
+        "quantity_t": quantity_t,
+        "action_date": action_date.isoformat(),
+        "authorization_id": authorization_id,
+        "to_account": target,
+        "underlying_registry": underlying_registry,
+        "underlying_first": underlying_first,
+    }
+    if (underlying_registry is None) != (underlying_first is None):
+        raise ActionRefused(
+            RejectionCode.UNDERLYING_RANGE_MISMATCH,
+            "underlying units need both their registry and their first serial",
+        )
+
+    def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        approach = tx.approach(identifiers.approach_id(approach_id))
+        if approach is None:
+            raise ActionRefused(
+                RejectionCode.UNKNOWN_APPROACH, f"approach {approach_id} does not exist"
+            )
+        registry = tx.registry(identifiers.registry_id(registry_id))
+        if registry is None:
+            raise ActionRefused(
+                RejectionCode.UNKNOWN_REGISTRY, f"registry {registry_id} does not exist"
+            )
+        if registry.party != approach.host_party:
+            raise ActionRefused(
+                RejectionCode.ACCOUNT_REGISTRY_MISMATCH,
+                f"units of {approach_id} are issued in the host Party's registry, "
+                f"not {registry_id}",
+            )
+        account = _account(tx, target)
+        _require_registry(account, registry_id)
+        _require_kind(account, {AccountKind.PENDING, AccountKind.HOLDING}, "receive an issuance")
+        authorization = None
+        if authorization_id is not None:
+            authorization = _in_force(tx, authorization_id, action_date)
+        rules.check_issuance(authorization, approach_id, vintage)
+        first_transferred = authorization is not None and authorization.oimp_first_transfer in {
+            FirstTransferDefinition.AUTHORIZATION,
+            FirstTransferDefinition.ISSUANCE,
+        }
+        if first_transferred and authorization is not None:
+            rules.check_first_transfer(
+                authorization,
+                _probe(approach_id, vintage),
+                Purpose.OIMP,
+                None,
+                None,
+                tx.usage(authorization.authorization_id),
+                quantity_t,
+            )
+        first, last = tx.reserve_serials(
+            approach_id, registry_id, registry.party, vintage, quantity_t
+        )
+        issuance = Issuance(
+            issuance_id=tx.next_issuance_id(),
+            approach_id=approach_id,
+            registry_id=registry_id,
+            vintage=vintage,
+            quantity_t=quantity_t,
+            first_serial=first,
+            last_serial=last,
+            authorization_id=authorization_id,
+            underlying_registry=underlying_registry,
+            underlying_first=underlying_first,
+        )
+        block = Block(
+            block_id=tx.next_block_id(),
+            issuance_id=issuance.issuance_id,
+            parent_id=None,
+            first=first,
+            last=last,
+            account_id=target,
+            state=BlockState.HELD,
+            approach_id=approach_id,
+            originating_registry=registry_id,
+            first_transferring_party=registry.party,
+            vintage=vintage,
+            metric=authorization.metric if authorization else Metric.GHG,
+            mitigation_type=approach.mitigation_type,
+            authorization_id=authorization_id,
+            authorization_version=authorization.version
+            if first_transferred and authorization
+            else None,
+            first_transferred=first_transferred,
+            purpose=Purpose.OIMP if first_transferred else None,
+            underlying_registry=underlying_registry,
+            underlying_first=underlying_first,
+        )
+        ops: list[Op] = [CreateBlock(block)]
+        event = tx.append(
+            "UnitsIssued",
+            registry_id,
+            actor,
+            {
+                "request": request,
+                "issuance": codec.issuance_to_dict(issuance),
+                "ops": [op_to_dict(op) for op in ops],
+                "quantity_t": quantity_t,
+            },
+        )
+        tx.insert_issuance(issuance, event.seq)
+        tx.apply_ops(ops, {}, event.seq)
+        if first_transferred and authorization_id is not None:
+            tx.add_usage(authorization_id, Purpose.OIMP, quantity_t)
+        return {
+            "issuance_id": issuance.issuance_id,
+            "first_serial": first,
+            "last_serial": last,
+            "quantity_t": quantity_t,
+            "first_transferred": first_transferred,
+        }
+
+    return execute(engine, "IssueUnits", request, idempotency_key, handle)
+
+
+def first_transfer(
+    engine: Engine,
+    *,
+    actor: str,
+    from_account: str,
+    to_account: str,
+    selection: Selection,
+    authorization_id: str,
+    action_date: date,
+    purpose: Purpose = Purpose.NDC,
+    entity: str | None = None,
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Make authorized units ITMOs: the first international transfer (NDC) or, for
+    OIMP, the first transfer the authorization defines."""
+    request = _request(
+        from_account,
+        to_account,
+        selection,
+        action_date,
+        authorization_id=authorization_id,
+        purpose=purpose.value,
+        entity=entity,
+    )
+
+    def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        source, target = _account(tx, from_account), _account(tx, to_account)
+        _require_kind(source, {AccountKind.PENDING, AccountKind.HOLDING}, "first transfer units")
+        _require_kind(target, {AccountKind.HOLDING}, "receive a first transfer")
+        authorization = _in_force(tx, authorization_id, action_date)
+        if purpose is not Purpose.NDC:
+            raise ActionRefused(
+                RejectionCode.OIMP_FIRST_TRANSFER_DEFINITION,
+                "units for other international mitigation purposes are first transferred at the "
+                f"event {authorization_id} names ({authorization.oimp_first_transfer}), by "
+                "issuance or by use or cancellation",
+            )
+        host = identifiers.registry_party(source.registry_id)
+        acquirer = identifiers.registry_party(target.registry_id)
+        if host != authorization.authorizing_party:
+            raise ActionRefused(
+                RejectionCode.ACCOUNT_REGISTRY_MISMATCH,
+                f"first transfers under {authorization_id} leave the registry of "
+                f"{authorization.authorizing_party}, not {source.registry_id}",
+            )
+        if acquirer == host:
+            raise ActionRefused(
+                RejectionCode.ACCOUNT_REGISTRY_MISMATCH,
+                "a first transfer for NDC use is an international transfer to another Party",
+            )
+        candidates = [
+            b
+            for b in _candidates(tx, source, selection)
+            if not b.first_transferred and b.authorization_id == authorization_id
+        ]
+        _refuse_if_none_authorized(tx, source, selection, candidates)
+        rules.check_first_transfer(
+            authorization,
+            candidates[0],
+            purpose,
+            acquirer,
+            entity,
+            tx.usage(authorization_id),
+            selection.quantity_t,
+        )
+        changes = {
+            "first_transferred": True,
+            "authorization_version": authorization.version,
+            "purpose": purpose.value,
+        }
+        details = _move(
+            tx,
+            actor,
+            "UnitsFirstTransferred",
+            source,
+            target,
+            selection,
+            candidates,
+            changes,
+            request,
+        )
+        tx.add_usage(authorization_id, purpose, selection.quantity_t)
+        return details
+
+    return execute(engine, "FirstTransfer", request, idempotency_key, handle)
+
+
+def transfer(
+    engine: Engine,
+    *,
+    actor: str,
+    from_account: str,
+    to_account: str,
+    selection: Selection,
+    action_date: date,
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Move units between accounts, within a registry or to another Party's registry."""
+    request = _request(from_account, to_account, selection, action_date)
+
+    def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        source, target = _account(tx, from_account), _account(tx, to_account)
+        if source.account_id == target.account_id:
+            raise ActionRefused(
+                RejectionCode.SAME_ACCOUNT, "source and destination are the same account"
+            )
+        _require_kind(source, HOLDING_KINDS | {AccountKind.PENDING}, "transfer units")
+        _require_kind(target, HOLDING_KINDS, "receive a transfer; use or cancel units instead")
+        candidates = _candidates(tx, source, selection)
+        if source.registry_id != target.registry_id:
+            eligible = [b for b in candidates if b.first_transferred]
+            if candidates and not eligible:
+                raise ActionRefused(
+                    RejectionCode.NOT_FIRST_TRANSFERRED,
+                    "units that were never first transferred leave the host registry only by a "
+                    "first transfer",
+                )
+            candidates = eligible
+            _check_acquirer(
+                tx, candidates, identifiers.registry_party(target.registry_id), action_date
+            )
+        return _move(
+            tx, actor, "UnitsTransferred", source, target, selection, candidates, {}, request
+        )
+
+    return execute(engine, "Transfer", request, idempotency_key, handle)
+
+
+def use_units(
+    engine: Engine,
+    *,
+    actor: str,
+    from_account: str,
+    selection: Selection,
+    action_date: date,
+    purpose: Purpose = Purpose.NDC,
+    use_year: int | None = None,
+    entity: str | None = None,
+    to_account: str | None = None,
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Use ITMOs towards the NDC (with the calendar year of use) or for OIMP. Terminal."""
+    if purpose is Purpose.NDC and use_year is None:
+        raise ActionRefused(
+            RejectionCode.USE_OUTSIDE_AUTHORIZED_TIMEFRAME,
+            "use towards an NDC needs the calendar year of use",
+        )
+    if purpose not in {Purpose.NDC, Purpose.OIMP}:
+        raise ActionRefused(
+            RejectionCode.PURPOSE_NOT_AUTHORIZED, f"units cannot be used for {purpose}"
+        )
+    registry_of_source = from_account.split("-", 1)[0]
+    suffix = "NDC-USE" if purpose is Purpose.NDC else "OIMP-USE"
+    target_id = to_account or f"{registry_of_source}-{suffix}"
+    request = _request(
+        from_account,
+        target_id,
+        selection,
+        action_date,
+        purpose=purpose.value,
+        use_year=use_year,
+        entity=entity,
+    )
+    kind = AccountKind.NDC_USE if purpose is Purpose.NDC else AccountKind.OIMP_USE
+
+    def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        source, target = _account(tx, from_account), _account(tx, target_id)
+        _require_kind(source, {AccountKind.HOLDING}, "use units")
+        _require_kind(target, {kind}, f"receive units used for {purpose.value}")
+        _require_registry(target, source.registry_id)
+        using_party = identifiers.registry_party(source.registry_id)
+        authorized = [b for b in _candidates(tx, source, selection) if b.authorization_id]
+        _refuse_if_none_authorized(tx, source, selection, authorized)
+        authorization_id = str(min(authorized, key=selection_order).authorization_id)
+        candidates = [b for b in authorized if b.authorization_id == authorization_id]
+        authorization = _in_force(tx, authorization_id, action_date)
+        changes: dict[str, Any] = {
+            "state": BlockState.USED.value,
+            "purpose": purpose.value,
+            "use_year": use_year,
+        }
+        first_transfer_now = False
+        if any(not b.first_transferred for b in candidates):
+            if purpose is Purpose.NDC or (
+                authorization.oimp_first_transfer is not FirstTransferDefinition.USE_OR_CANCELLATION
+            ):
+                raise ActionRefused(
+                    RejectionCode.NOT_FIRST_TRANSFERRED,
+                    "only ITMOs that were first transferred can be used",
+                )
+            candidates = [b for b in candidates if not b.first_transferred]
+            rules.check_first_transfer(
+                authorization,
+                candidates[0],
+                purpose,
+                None,
+                entity,
+                tx.usage(authorization_id),
+                selection.quantity_t,
+            )
+            changes |= {"first_transferred": True, "authorization_version": authorization.version}
+            first_transfer_now = True
+        rules.check_use(authorization, candidates[0], purpose, use_year, using_party, entity)
+        details = _move(
+            tx, actor, "UnitsUsed", source, target, selection, candidates, changes, request
+        )
+        if first_transfer_now:
+            tx.add_usage(authorization_id, purpose, selection.quantity_t)
+        return details
+
+    return execute(engine, "UseUnits", request, idempotency_key, handle)
+
+
+def cancel_units(
+    engine: Engine,
+    *,
+    actor: str,
+    from_account: str,
+    selection: Selection,
+    action_date: date,
+    kind: str = "voluntary",
+    reason: str = "",
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Cancel units: voluntary, for overall mitigation (OMGE), or other. Terminal."""
+    if kind not in CANCELLATION_KINDS:
+        raise ActionRefused(
+            RejectionCode.ACCOUNT_KIND_NOT_ALLOWED,
+            f"cancellation kind {kind!r} is not one of {sorted(CANCELLATION_KINDS)}",
+        )
+    account_kind = CANCELLATION_KINDS[kind]
+    suffix = {"voluntary": "VOL-CANCEL", "omge": "OMGE-CANCEL", "other": "OTHER-CANCEL"}[kind]
+    target_id = f"{from_account.split('-', 1)[0]}-{suffix}"
+    request = _request(from_account, target_id, selection, action_date, kind=kind, reason=reason)
+
+    def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        source, target = _account(tx, from_account), _account(tx, target_id)
+        _require_kind(source, HOLDING_KINDS | {AccountKind.PENDING}, "cancel units")
+        _require_kind(target, {account_kind}, f"receive {kind} cancellations")
+        candidates = _candidates(tx, source, selection)
+        changes = {"state": BlockState.CANCELLED.value}
+        return _move(
+            tx, actor, "UnitsCancelled", source, target, selection, candidates, changes, request
+        )
+
+    return execute(engine, "CancelUnits", request, idempotency_key, handle)
+
+
+# --- shared steps ---------------------------------------------------------------
+
+
+def _check_quantity(quantity_t: int) -> None:
+    if isinstance(quantity_t, bool) or not isinstance(quantity_t, int):
+        raise ActionRefused(
+            RejectionCode.INVALID_QUANTITY, f"quantity {quantity_t!r} must be whole tonnes"
+        )
+    if not 0 < quantity_t <= MAX_QUANTITY_T:
+        raise ActionRefused(
+            RejectionCode.INVALID_QUANTITY,
+            f"quantity {quantity_t} must be between 1 and {MAX_QUANTITY_T} t",
+        )
+
+
+def _request(
+    from_account: str, to_account: str, selection: Selection, action_date: date, **extra: Any
+) -> dict[str, Any]:
+    _check_quantity(selection.quantity_t)
+    return {
+        "from_account": from_account,
+        "to_account": to_account,
+        "selection": selection.to_dict(),
+        "action_date": action_date.isoformat(),
+        **extra,
+    }
+
+
+def _account(tx: LedgerTransaction, account_id: str) -> Account:
+    account = tx.account(account_id)
+    if account is None:
+        raise ActionRefused(RejectionCode.UNKNOWN_ACCOUNT, f"account {account_id} does not exist")
+    return account
+
+
+def _require_kind(account: Account, kinds: set[AccountKind], doing: str) -> None:
+    if account.kind not in kinds:
+        raise ActionRefused(
+            RejectionCode.ACCOUNT_KIND_NOT_ALLOWED,
+            f"account {account.account_id} ({account.kind.value}) cannot {doing}",
+        )
+
+
+def _require_registry(account: Account, registry_id: str) -> None:
+    if account.registry_id != registry_id:
+        raise ActionRefused(
+            RejectionCode.ACCOUNT_REGISTRY_MISMATCH,
+            f"account {account.account_id} is not in registry {registry_id}",
+        )
+
+
+def _in_force(tx: LedgerTransaction, authorization_id: str, on: date) -> AuthorizationVersion:
+    versions = tx.authorization_versions(authorization_id)
+    if not versions:
+        raise ActionRefused(
+            RejectionCode.UNKNOWN_AUTHORIZATION, f"authorization {authorization_id} does not exist"
+        )
+    return rules.version_in_force(versions, on)
+
+
+def _candidates(tx: LedgerTransaction, source: Account, selection: Selection) -> list[Block]:
+    blocks = tx.held_blocks(source.account_id, selection.approach_id, selection.vintage)
+    if selection.first_serial is None:
+        return blocks
+    first = selection.first_serial
+    last = first + selection.quantity_t - 1
+    containing = [b for b in blocks if b.first <= first and last <= b.last]
+    if not containing:
+        raise ActionRefused(
+            RejectionCode.SERIAL_RANGE_INVALID if blocks else RejectionCode.UNITS_RETIRED,
+            f"serials {first}-{last} of {selection.approach_id} vintage {selection.vintage} "
+            "are not "
+            f"held in one block of {source.account_id}",
+        )
+    return containing
+
+
+def _check_acquirer(
+    tx: LedgerTransaction, candidates: list[Block], acquirer: str, on: date
+) -> None:
+    """A later transfer of ITMOs may only go to a Party the authorization names (or back home)."""
+    for authorization_id in sorted({b.authorization_id for b in candidates if b.authorization_id}):
+        authorization = _in_force(tx, authorization_id, on)
+        allowed = {authorization.authorizing_party, *authorization.acquiring_parties}
+        if acquirer not in allowed:
+            raise ActionRefused(
+                RejectionCode.ACQUIRING_PARTY_NOT_AUTHORIZED,
+                f"Party {acquirer} is not an authorized acquiring Party of {authorization_id}",
+            )
+
+
+def _refuse_if_none_authorized(
+    tx: LedgerTransaction, source: Account, selection: Selection, candidates: list[Block]
+) -> None:
+    if candidates:
+        return
+    if tx.held_blocks(source.account_id, selection.approach_id, selection.vintage):
+        raise ActionRefused(
+            RejectionCode.NOT_AUTHORIZED_UNITS,
+            f"{source.account_id} holds no eligible authorized units of {selection.approach_id} "
+            f"vintage {selection.vintage} (already first transferred, or never authorized)",
+        )
+    raise ActionRefused(
+        RejectionCode.INSUFFICIENT_UNITS,
+        f"{source.account_id} holds no units of {selection.approach_id} "
+        f"vintage {selection.vintage}",
+    )
+
+
+def _move(
+    tx: LedgerTransaction,
+    actor: str,
+    command: str,
+    source: Account,
+    target: Account,
+    selection: Selection,
+    candidates: list[Block],
+    changes: dict[str, Any],
+    request: dict[str, Any],
+) -> dict[str, Any]:
+    if selection.first_serial is not None and candidates:
+        held = candidates[0]
+        last = selection.first_serial + selection.quantity_t - 1
+        ops = plan_range(
+            held, selection.first_serial, last, target.account_id, changes, tx.next_block_id
+        )
+    else:
+        ops = plan_take(
+            candidates, selection.quantity_t, target.account_id, changes, tx.next_block_id
+        )
+    payload = {
+        "request": request,
+        "ops": [op_to_dict(op) for op in ops],
+        "quantity_t": selection.quantity_t,
+        "to_registry": target.registry_id,
+    }
+    event = tx.append(command, source.registry_id, actor, payload)
+    known = {b.block_id: b for b in candidates}
+    moved = tx.apply_ops(ops, known, event.seq)
+    if target.registry_id != source.registry_id:
+        tx.append(
+            "UnitsAcquired",
+            target.registry_id,
+            actor,
+            {
+                "transfer_seq": event.seq,
+                "from_registry": source.registry_id,
+                "quantity_t": selection.quantity_t,
+                "blocks": [b.block_id for b in moved],
+                "action_date": request["action_date"],
+            },
+        )
+    return {
+        "quantity_t": selection.quantity_t,
+        "to_account": target.account_id,
+        "blocks": [{"block_id": b.block_id, "first": b.first, "last": b.last} for b in moved],
+    }
+
+
+def _probe(approach_id: str, vintage: int) -> Block:
+    """A stand-in block carrying only what the first-transfer rules read at issuance."""
+    return Block(
+        0,
+        0,
+        None,
+        1,
+        1,
+        "",
+        BlockState.HELD,
+        approach_id,
+        "",
+        "",
+        vintage,
+        Metric.GHG,
+        MitigationType.EMISSION_REDUCTIONS,
+        None,
+        None,
+        False,
+    )

@@ -1,0 +1,259 @@
+"""Verification of the journal and signed checkpoints.
+
+`verify` replays every event from the first, recomputes the hash chain,
+re-applies every block operation with its invariants, and compares the result
+with the projection tables. It stops at the first broken event or block and
+names it. A checkpoint (journal length, head hash, holdings digest, signed by
+each registry's Ed25519 key) lets a Party or an auditor check later that the
+journal still extends what they saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from sqlalchemy import Connection, Engine, select
+
+from article6.domain.blocks import BLOCK_FIELDS, block_to_dict
+from article6.domain.errors import InvariantViolation
+from article6.domain.journal import GENESIS_HASH, Event, canonical, chain_hash
+from article6.domain.ledger import LedgerState, check_invariants
+from article6.domain.model import BlockState, Purpose
+from article6.store import tables as t
+from article6.store.keys import load_or_create_key, public_key_from_hex
+from article6.store.ledger_store import BLOCK_COLUMNS, row_to_block
+
+FETCH_ROWS = 5000
+
+
+class BrokenJournal(Exception):
+    """The first problem found, named by event or block."""
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    events: int
+    head_hash: str
+    blocks: int
+    problem: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    checks: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head_hash": self.head_hash,
+            "blocks": self.blocks,
+            "problem": self.problem,
+            "checks": self.checks,
+            "checkpoint": self.checkpoint,
+        }
+
+
+def holdings_digest(state: LedgerState) -> str:
+    """SHA-256 over every live block's serials, account and state, in block order."""
+    digest = hashlib.sha256()
+    for block_id in sorted(state.blocks):
+        b = state.blocks[block_id]
+        if b.state is not BlockState.SPLIT:
+            digest.update(
+                canonical(
+                    [b.block_id, b.first, b.last, b.account_id, b.state.value, b.first_transferred]
+                )
+            )
+    return digest.hexdigest()
+
+
+def verify(engine: Engine, checkpoint: dict[str, Any] | None = None) -> VerifyReport:
+    state = LedgerState()
+    seq, head_hash = 0, GENESIS_HASH
+    checks: list[str] = []
+    try:
+        with engine.connect() as connection:
+            checkpoint_digest: str | None = None
+            for event in _events(connection):
+                if event.seq != seq + 1:
+                    raise BrokenJournal(f"event {seq + 1} is missing (next stored is {event.seq})")
+                if event.prev_hash != head_hash:
+                    raise BrokenJournal(
+                        f"event {event.seq}: previous hash does not match event {seq}"
+                    )
+                if chain_hash(head_hash, event.body) != event.hash:
+                    raise BrokenJournal(f"event {event.seq} ({event.command}): content was changed")
+                state.apply(event)
+                seq, head_hash = event.seq, event.hash
+                if checkpoint is not None and seq == checkpoint["journal_length"]:
+                    checkpoint_digest = holdings_digest(state)
+            checks.append(f"hash chain of {seq} events")
+            _check_head(connection, seq, head_hash)
+            check_invariants(state)
+            checks.append("conservation and unique serials per issuance")
+            _compare_projections(connection, state)
+            checks.append("projections match the replayed journal")
+            if checkpoint is not None:
+                _check_checkpoint(checkpoint, state, seq, connection, checkpoint_digest)
+                checks.append(f"checkpoint at event {checkpoint['journal_length']}")
+    except (BrokenJournal, InvariantViolation) as problem:
+        return VerifyReport(
+            False, seq, head_hash, len(state.blocks), str(problem), checkpoint, checks
+        )
+    return VerifyReport(True, seq, head_hash, len(state.blocks), None, checkpoint, checks)
+
+
+def _events(connection: Connection) -> Any:
+    rows = connection.execution_options(yield_per=FETCH_ROWS).execute(
+        select(
+            t.journal.c.seq,
+            t.journal.c.body,
+            t.journal.c.prev_hash,
+            t.journal.c.hash,
+            t.journal.c.command,
+            t.journal.c.registry_id,
+            t.journal.c.actor,
+        ).order_by(t.journal.c.seq)
+    )
+    for row in rows:
+        try:
+            body = json.loads(row.body)
+        except json.JSONDecodeError as exc:
+            raise BrokenJournal(f"event {row.seq}: body is not valid JSON ({exc})") from exc
+        stored = (row.seq, row.command, row.registry_id, row.actor)
+        inside = (body.get("seq"), body.get("command"), body.get("registry_id"), body.get("actor"))
+        if stored != inside:
+            raise BrokenJournal(f"event {row.seq}: columns {stored} differ from its body {inside}")
+        yield Event(
+            seq=row.seq,
+            command=body["command"],
+            registry_id=body["registry_id"],
+            actor=body["actor"],
+            recorded_at=body["recorded_at"],
+            payload=body["payload"],
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+
+
+def _check_head(connection: Connection, seq: int, head_hash: str) -> None:
+    head = connection.execute(select(t.journal_head)).one()
+    if (head.seq, head.hash) != (seq, head_hash):
+        raise BrokenJournal(
+            f"journal head says event {head.seq} ({head.hash[:12]}…) but the journal ends at "
+            f"event {seq} ({head_hash[:12]}…)"
+        )
+
+
+def _compare_projections(connection: Connection, state: LedgerState) -> None:
+    seen: set[int] = set()
+    rows = connection.execution_options(yield_per=FETCH_ROWS).execute(
+        select(*BLOCK_COLUMNS).order_by(t.blocks.c.block_id)
+    )
+    for row in rows:
+        stored = block_to_dict(row_to_block(row))
+        replayed = state.blocks.get(stored["block_id"])
+        if replayed is None:
+            raise BrokenJournal(
+                f"block {stored['block_id']} is in the database but not the journal"
+            )
+        expected = block_to_dict(replayed)
+        if stored != expected:
+            differing = [f for f in BLOCK_FIELDS if stored[f] != expected[f]]
+            raise BrokenJournal(
+                f"block {stored['block_id']}: {', '.join(differing)} differ from the journal "
+                f"(database {[stored[f] for f in differing]}, "
+                f"journal {[expected[f] for f in differing]})"
+            )
+        seen.add(stored["block_id"])
+    missing = set(state.blocks) - seen
+    if missing:
+        raise BrokenJournal(f"block {min(missing)} is in the journal but not the database")
+    balances = {
+        (r.account_id, r.approach_id, r.vintage): r.quantity_t
+        for r in connection.execute(select(t.balances))
+        if r.quantity_t != 0
+    }
+    replayed_balances = state.balances()
+    if balances != replayed_balances:
+        key = min(set(balances.items()) ^ set(replayed_balances.items()))[0]
+        raise BrokenJournal(
+            f"balance of {key[0]} {key[1]} vintage {key[2]}: database {balances.get(key, 0)} t, "
+            f"journal {replayed_balances.get(key, 0)} t"
+        )
+    usage = {
+        (r.authorization_id, Purpose(r.purpose)): r.quantity_t
+        for r in connection.execute(select(t.authorization_usage))
+    }
+    if usage != {k: v for k, v in state.usage_t.items() if v}:
+        raise BrokenJournal(
+            "first-transferred quantities per authorization differ from the journal"
+        )
+
+
+def make_checkpoint(engine: Engine, key_dir: Path) -> dict[str, Any]:
+    """A verified checkpoint of the journal, signed by every registry kept here."""
+    report = verify(engine)
+    if not report.ok:
+        raise BrokenJournal(f"cannot sign a checkpoint of a broken journal: {report.problem}")
+    with engine.connect() as connection:
+        state = _replay(connection)
+    body = {
+        "journal_length": report.events,
+        "head_hash": report.head_hash,
+        "holdings_digest": holdings_digest(state),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    signatures = {
+        registry_id: load_or_create_key(key_dir, registry_id).sign(canonical(body)).hex()
+        for registry_id in sorted(state.registries)
+    }
+    return {**body, "signatures": signatures}
+
+
+def _replay(connection: Connection) -> LedgerState:
+    state = LedgerState()
+    for event in _events(connection):
+        state.apply(event)
+    return state
+
+
+def _check_checkpoint(
+    checkpoint: dict[str, Any],
+    state: LedgerState,
+    seq: int,
+    connection: Connection,
+    digest_then: str | None,
+) -> None:
+    length = checkpoint["journal_length"]
+    if length > seq:
+        raise BrokenJournal(f"checkpoint has {length} events but the journal only {seq}")
+    row = connection.execute(select(t.journal.c.hash).where(t.journal.c.seq == length)).first()
+    expected_hash = GENESIS_HASH if length == 0 else (row.hash if row else None)
+    if expected_hash != checkpoint["head_hash"]:
+        raise BrokenJournal(
+            f"event {length} no longer has the checkpoint's hash: history was rewritten"
+        )
+    if digest_then is not None and digest_then != checkpoint["holdings_digest"]:
+        raise BrokenJournal(f"holdings at event {length} differ from the checkpoint's digest")
+    body = {
+        k: checkpoint[k] for k in ("journal_length", "head_hash", "holdings_digest", "created_at")
+    }
+    signatures = checkpoint.get("signatures") or {}
+    if not signatures:
+        raise BrokenJournal("checkpoint carries no signature")
+    for registry_id, signature in signatures.items():
+        registry = state.registries.get(registry_id)
+        if registry is None:
+            raise BrokenJournal(f"checkpoint signed by unknown registry {registry_id}")
+        try:
+            public_key_from_hex(registry.public_key_hex).verify(
+                bytes.fromhex(signature), canonical(body)
+            )
+        except (InvalidSignature, ValueError) as exc:
+            raise BrokenJournal(f"checkpoint signature of {registry_id} is not valid") from exc

@@ -1,0 +1,382 @@
+"""Reads and writes of the registry inside one write transaction.
+
+`LedgerTransaction` locks the journal head when it opens, hands out block and
+issuance ids, appends events to the chain and applies block operations to the
+projections. Services use it; nothing else writes these tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
+
+from article6.domain import codec
+from article6.domain.blocks import (
+    BLOCK_FIELDS,
+    CreateBlock,
+    MoveBlock,
+    Op,
+    SplitBlock,
+    block_from_dict,
+    block_to_dict,
+    move,
+    split,
+)
+from article6.domain.errors import InvariantViolation
+from article6.domain.journal import GENESIS_HASH, Event, canonical, make_event
+from article6.domain.model import (
+    Account,
+    Approach,
+    AuthorizationVersion,
+    Block,
+    BlockState,
+    Entity,
+    Issuance,
+    Party,
+    Purpose,
+    Registry,
+)
+from article6.store import tables as t
+
+BLOCK_COLUMNS = [t.blocks.c[name] for name in BLOCK_FIELDS]
+
+
+def ensure_head(connection: Connection) -> None:
+    exists = connection.execute(select(t.journal_head.c.id)).first()
+    if exists is None:
+        connection.execute(
+            insert(t.journal_head).values(
+                id=1, seq=0, hash=GENESIS_HASH, next_block_id=1, next_issuance_id=1
+            )
+        )
+
+
+def row_to_block(row: Any) -> Block:
+    return block_from_dict(dict(zip(BLOCK_FIELDS, row, strict=True)))
+
+
+class LedgerTransaction:
+    """The write side of one command, inside an open transaction."""
+
+    def __init__(self, connection: Connection, clock: datetime | None = None) -> None:
+        self.connection = connection
+        self.recorded_at = (clock or datetime.now(UTC)).isoformat(timespec="microseconds")
+        head = connection.execute(
+            select(t.journal_head).where(t.journal_head.c.id == 1).with_for_update()
+        ).one_or_none()
+        if head is None:
+            raise InvariantViolation("the database has no journal head: run `article6 db upgrade`")
+        self.seq: int = head.seq
+        self.hash: str = head.hash
+        self._next_block_id: int = head.next_block_id
+        self._next_issuance_id: int = head.next_issuance_id
+        self.events: list[Event] = []
+
+    # --- ids and the chain -------------------------------------------------
+
+    def next_block_id(self) -> int:
+        value = self._next_block_id
+        self._next_block_id += 1
+        return value
+
+    def next_issuance_id(self) -> int:
+        value = self._next_issuance_id
+        self._next_issuance_id += 1
+        return value
+
+    def append(
+        self, command: str, registry_id: str | None, actor: str, payload: dict[str, Any]
+    ) -> Event:
+        event = make_event(
+            self.seq + 1, command, registry_id, actor, self.recorded_at, payload, self.hash
+        )
+        self.connection.execute(
+            insert(t.journal).values(
+                seq=event.seq,
+                command=command,
+                registry_id=registry_id,
+                actor=actor,
+                recorded_at=self.recorded_at,
+                body=event.body.decode("utf-8"),
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+            )
+        )
+        self.seq, self.hash = event.seq, event.hash
+        self.events.append(event)
+        return event
+
+    def close(self) -> None:
+        """Store the new head; call once, after the command's last append."""
+        self.connection.execute(
+            update(t.journal_head)
+            .where(t.journal_head.c.id == 1)
+            .values(
+                seq=self.seq,
+                hash=self.hash,
+                next_block_id=self._next_block_id,
+                next_issuance_id=self._next_issuance_id,
+            )
+        )
+
+    # --- reference data ---------------------------------------------------------
+
+    def party(self, code: str) -> Party | None:
+        row = self.connection.execute(select(t.parties).where(t.parties.c.code == code)).first()
+        return None if row is None else Party(code=row.code, name=row.name)
+
+    def registry(self, registry_id: str) -> Registry | None:
+        row = self.connection.execute(
+            select(t.registries).where(t.registries.c.registry_id == registry_id)
+        ).first()
+        return None if row is None else Registry(**row._asdict())
+
+    def entity(self, entity_id: str) -> Entity | None:
+        row = self.connection.execute(
+            select(t.entities).where(t.entities.c.entity_id == entity_id)
+        ).first()
+        return None if row is None else Entity(**row._asdict())
+
+    def account(self, account_id: str) -> Account | None:
+        row = self.connection.execute(
+            select(t.accounts).where(t.accounts.c.account_id == account_id)
+        ).first()
+        return None if row is None else codec.account_from_dict(row._asdict())
+
+    def approach(self, approach_id: str) -> Approach | None:
+        row = self.connection.execute(
+            select(t.approaches.c.data).where(t.approaches.c.approach_id == approach_id)
+        ).first()
+        return None if row is None else codec.approach_from_dict(json.loads(row.data))
+
+    def authorization_versions(self, authorization_id: str) -> list[AuthorizationVersion]:
+        rows = self.connection.execute(
+            select(t.authorizations.c.data)
+            .where(t.authorizations.c.authorization_id == authorization_id)
+            .order_by(t.authorizations.c.version)
+        ).all()
+        return [codec.authorization_from_dict(json.loads(r.data)) for r in rows]
+
+    def usage(self, authorization_id: str) -> dict[Purpose, int]:
+        rows = self.connection.execute(
+            select(t.authorization_usage).where(
+                t.authorization_usage.c.authorization_id == authorization_id
+            )
+        ).all()
+        return {Purpose(r.purpose): r.quantity_t for r in rows}
+
+    def insert_party(self, party: Party) -> None:
+        self.connection.execute(insert(t.parties).values(codec.party_to_dict(party)))
+
+    def insert_registry(self, registry: Registry) -> None:
+        self.connection.execute(insert(t.registries).values(codec.registry_to_dict(registry)))
+
+    def insert_entity(self, entity: Entity) -> None:
+        self.connection.execute(insert(t.entities).values(codec.entity_to_dict(entity)))
+
+    def insert_account(self, account: Account) -> None:
+        self.connection.execute(insert(t.accounts).values(codec.account_to_dict(account)))
+
+    def insert_approach(self, approach: Approach) -> None:
+        data = canonical(codec.approach_to_dict(approach)).decode()
+        self.connection.execute(
+            insert(t.approaches).values(
+                approach_id=approach.approach_id, host_party=approach.host_party, data=data
+            )
+        )
+
+    def insert_authorization(self, version: AuthorizationVersion, seq: int) -> None:
+        self.connection.execute(
+            insert(t.authorizations).values(
+                authorization_id=version.authorization_id,
+                version=version.version,
+                approach_id=version.approach_id,
+                effective_from=version.effective_from,
+                revoked=version.revoked,
+                data=canonical(codec.authorization_to_dict(version)).decode(),
+                seq=seq,
+            )
+        )
+
+    # --- serials and issuances -----------------------------------------------
+
+    def reserve_serials(
+        self, approach_id: str, registry_id: str, party: str, vintage: int, quantity_t: int
+    ) -> tuple[int, int]:
+        key = and_(
+            t.serial_counters.c.approach_id == approach_id,
+            t.serial_counters.c.registry_id == registry_id,
+            t.serial_counters.c.party == party,
+            t.serial_counters.c.vintage == vintage,
+        )
+        row = self.connection.execute(select(t.serial_counters.c.last_serial).where(key)).first()
+        first = 1 if row is None else row.last_serial + 1
+        last = first + quantity_t - 1
+        if row is None:
+            self.connection.execute(
+                insert(t.serial_counters).values(
+                    approach_id=approach_id,
+                    registry_id=registry_id,
+                    party=party,
+                    vintage=vintage,
+                    last_serial=last,
+                )
+            )
+        else:
+            self.connection.execute(update(t.serial_counters).where(key).values(last_serial=last))
+        return first, last
+
+    def insert_issuance(self, issuance: Issuance, seq: int) -> None:
+        self.connection.execute(
+            insert(t.issuances).values(**codec.issuance_to_dict(issuance), seq=seq)
+        )
+
+    # --- blocks -------------------------------------------------------------------
+
+    def held_blocks(
+        self,
+        account_id: str,
+        approach_id: str | None = None,
+        vintage: int | None = None,
+        first_transferred: bool | None = None,
+    ) -> list[Block]:
+        query = select(*BLOCK_COLUMNS).where(
+            t.blocks.c.account_id == account_id, t.blocks.c.state == BlockState.HELD.value
+        )
+        if approach_id is not None:
+            query = query.where(t.blocks.c.approach_id == approach_id)
+        if vintage is not None:
+            query = query.where(t.blocks.c.vintage == vintage)
+        if first_transferred is not None:
+            query = query.where(t.blocks.c.first_transferred == first_transferred)
+        return [row_to_block(r) for r in self.connection.execute(query)]
+
+    def blocks_by_id(self, block_ids: Iterable[int]) -> dict[int, Block]:
+        ids = sorted(set(block_ids))
+        found: dict[int, Block] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.connection.execute(
+                select(*BLOCK_COLUMNS).where(t.blocks.c.block_id.in_(chunk))
+            )
+            found.update((b.block_id, b) for b in map(row_to_block, rows))
+        return found
+
+    def apply_ops(self, ops: Sequence[Op], known: dict[int, Block], seq: int) -> list[Block]:
+        """Apply block operations to the projections; returns the blocks that moved.
+
+        `known` must hold every pre-existing block the ops touch; it is updated.
+        """
+        created: dict[int, Block] = {}
+        changed: dict[int, Block] = {}
+        moved: list[Block] = []
+        deltas: dict[tuple[str, str, int], int] = defaultdict(int)
+
+        def current(block_id: int) -> Block:
+            return created.get(block_id) or changed.get(block_id) or known[block_id]
+
+        def store(block: Block) -> None:
+            (created if block.block_id in created else changed)[block.block_id] = block
+
+        for op in ops:
+            if isinstance(op, CreateBlock):
+                created[op.block.block_id] = op.block
+                deltas[(op.block.account_id, op.block.approach_id, op.block.vintage)] += (
+                    op.block.quantity_t
+                )
+            elif isinstance(op, SplitBlock):
+                parent = current(op.parent_id)
+                low, high = split(parent, op.at, op.low_id, op.high_id)
+                store(replace(parent, state=BlockState.SPLIT))
+                created[low.block_id], created[high.block_id] = low, high
+            elif isinstance(op, MoveBlock):
+                block = current(op.block_id)
+                after = move(block, op.to_account, op.changes)
+                store(after)
+                moved.append(after)
+                deltas[(op.from_account, block.approach_id, block.vintage)] -= block.quantity_t
+                deltas[(op.to_account, block.approach_id, block.vintage)] += block.quantity_t
+        known.update(created)
+        known.update(changed)
+        if created:
+            self.connection.execute(
+                insert(t.blocks),
+                [{**block_to_dict(b), "updated_seq": seq} for b in created.values()],
+            )
+        if changed:
+            self.connection.execute(
+                _UPDATE_BLOCK.values(updated_seq=seq),
+                [
+                    {
+                        "b_id": b.block_id,
+                        "b_account": b.account_id,
+                        "b_state": b.state.value,
+                        "b_ft": b.first_transferred,
+                        "b_av": b.authorization_version,
+                        "b_purpose": None if b.purpose is None else b.purpose.value,
+                        "b_use_year": b.use_year,
+                    }
+                    for b in changed.values()
+                ],
+            )
+        self._write_balances(deltas)
+        return moved
+
+    def _write_balances(self, deltas: dict[tuple[str, str, int], int]) -> None:
+        for (account_id, approach_id, vintage), delta in sorted(deltas.items()):
+            if delta == 0:
+                continue
+            key = and_(
+                t.balances.c.account_id == account_id,
+                t.balances.c.approach_id == approach_id,
+                t.balances.c.vintage == vintage,
+            )
+            result = self.connection.execute(
+                update(t.balances).where(key).values(quantity_t=t.balances.c.quantity_t + delta)
+            )
+            if result.rowcount == 0:
+                self.connection.execute(
+                    insert(t.balances).values(
+                        account_id=account_id,
+                        approach_id=approach_id,
+                        vintage=vintage,
+                        quantity_t=delta,
+                    )
+                )
+
+    def add_usage(self, authorization_id: str, purpose: Purpose, quantity_t: int) -> None:
+        key = and_(
+            t.authorization_usage.c.authorization_id == authorization_id,
+            t.authorization_usage.c.purpose == purpose.value,
+        )
+        result = self.connection.execute(
+            update(t.authorization_usage)
+            .where(key)
+            .values(quantity_t=t.authorization_usage.c.quantity_t + quantity_t)
+        )
+        if result.rowcount == 0:
+            self.connection.execute(
+                insert(t.authorization_usage).values(
+                    authorization_id=authorization_id, purpose=purpose.value, quantity_t=quantity_t
+                )
+            )
+
+
+_UPDATE_BLOCK = (
+    update(t.blocks)
+    .where(t.blocks.c.block_id == bindparam("b_id"))
+    .values(
+        account_id=bindparam("b_account"),
+        state=bindparam("b_state"),
+        first_transferred=bindparam("b_ft"),
+        authorization_version=bindparam("b_av"),
+        purpose=bindparam("b_purpose"),
+        use_year=bindparam("b_use_year"),
+    )
+)
