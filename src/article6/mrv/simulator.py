@@ -188,10 +188,18 @@ def simulate_fleet(
         "fault_rate": config.fault_rate,
         "format": config.output_format,
         "rows": rows,
-        "faults": [entry.as_json() for entry in manifest],
+        "faults": [_manifest_item(entry, config.output_format) for entry in manifest],
     }
     manifest_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return SimulationSummary(config.out_dir, rows, manifest, manifest_path)
+
+
+def _manifest_item(entry: ManifestEntry, output_format: OutputFormat) -> dict[str, Any]:
+    """A manifest line; `source_row` numbers rows the way ingestion reports them."""
+    item = entry.as_json()
+    item["file"] = f"{entry.record_type}.{output_format}"
+    item["source_row"] = entry.row + (2 if output_format == "csv" else 1)
+    return item
 
 
 def read_manifest(out_dir: Path) -> list[ManifestEntry]:
