@@ -185,8 +185,8 @@ class RecordWriters:
                     self.path_for(record_type), schema, compression="zstd", store_schema=False
                 )
                 self._parquet[record_type] = writer
-            if table.num_rows or record_type not in self.rows_written:
-                writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            if table.num_rows:
+                writer.write_table(table, row_group_size=table.num_rows)
         else:
             text_table = _as_csv_text(table)
             csv_writer = self._csv.get(record_type)

@@ -170,7 +170,8 @@ class MeterSet:
         return ChunkTable("meters", table)
 
     def _first_meter_of(self, stations: NDArray[np.int64]) -> NDArray[np.int64]:
-        return np.asarray([int(np.flatnonzero(self.station_of_meter == s)[0]) for s in stations])
+        firsts = [int(np.flatnonzero(self.station_of_meter == s)[0]) for s in stations]
+        return np.asarray(firsts, dtype=np.int64)
 
     def readings_table(self, plan: FaultPlan) -> ChunkTable:
         meters, days = self.daily_kwh.shape
