@@ -135,7 +135,6 @@ def authorization_from_dict(d: dict[str, Any]) -> AuthorizationVersion:
         effective_from=date.fromisoformat(d["effective_from"]),
         quantity_cap_t=int(d["quantity_cap_t"]),
         purpose_caps_t={Purpose(p): int(q) for p, q in d["purpose_caps_t"].items()},
-        purposes=tuple(Purpose(p) for p in d.get("purposes", [])),
         acquiring_parties=tuple(d["acquiring_parties"]),
         entities=tuple(d.get("entities", [])),
         vintage_from=int(d["vintage_from"]),

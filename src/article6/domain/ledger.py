@@ -131,6 +131,8 @@ class LedgerState:
                     f"block {block.block_id} created for unknown issuance/account"
                 )
             self._new(self.blocks, block.block_id, block)
+            if block.first_transferred:
+                self._record_first_transfer(block)
         elif isinstance(op, SplitBlock):
             parent = self._block(op.parent_id)
             low, high = split(parent, op.at, op.low_id, op.high_id)

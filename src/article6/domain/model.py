@@ -7,7 +7,7 @@ tables mirror them, and the journal's payloads are built from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -139,11 +139,11 @@ class AuthorizationVersion:
     terms: str = ""
     revoked: bool = False
     reason: str = ""
-    purposes: tuple[Purpose, ...] = field(default=())
 
-    def __post_init__(self) -> None:
-        if not self.purposes:
-            object.__setattr__(self, "purposes", tuple(sorted(self.purpose_caps_t)))
+    @property
+    def purposes(self) -> tuple[Purpose, ...]:
+        """The purposes authorized: those with a cap."""
+        return tuple(sorted(self.purpose_caps_t))
 
 
 @dataclass(frozen=True)
