@@ -1,0 +1,315 @@
+"""MRV throughput: the core pipeline against baselines measured in the same run.
+
+(a) Daily path: validation and calculation of one simulated vintage through
+    the Ibis pipeline on DuckDB, against a straightforward pandas version of
+    the same calculation (assign readings to vehicles, drop decreases and
+    excessive days, sum distance, meter energy, E2 cap, BE, PE). Target >= 10x.
+(b) GPS path: daily distance from pings through the pipeline's GPS step,
+    against pandas (>= 10x), plain DuckDB SQL with LAG() OVER (PARTITION BY
+    device ORDER BY ts) (>= 3x), and the time DuckDB needs just to scan the
+    same Parquet columns (pipeline within 4x of it).
+
+Both data sets come from the fleet simulator. The last line printed is one
+JSON object holding every figure, baseline and ratio.
+
+    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from article6.mrv.distance import gps_daily
+from article6.mrv.engine import Engine
+from article6.mrv.ingest import ingest_dataset
+from article6.mrv.methodology import loss_multiplier, vintage_baseline_ef_g_per_km
+from article6.mrv.params import ParameterSet, load_parameter_set
+from article6.mrv.pipeline import run_pipeline
+from article6.mrv.quality import apply_identity_rules
+from article6.mrv.schema import SCHEMAS
+from article6.mrv.simulator import SimulationConfig, simulate_fleet
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "plans" / "khm-emoto-exante-params.toml"
+YEAR = 2025
+LOCAL_OFFSET = pd.Timedelta(hours=7)
+PINGS_PER_VEHICLE_DAY = 100  # at 30 s, a rough average used to size the GPS fleet
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- (a) daily path ---------------------------------------------------------------------
+
+
+def pandas_daily_path(staging: Path, params: ParameterSet, year: int) -> float:
+    """The vintage's total ER computed with pandas from the staged tables."""
+
+    def read(name: str, columns: list[str]) -> pd.DataFrame:
+        return pd.read_parquet(staging / f"{name}.parquet", columns=columns)
+
+    vehicles = read(
+        "vehicles",
+        [
+            "vehicle_id",
+            "category",
+            "battery_mode",
+            "commission_date",
+            "decommission_date",
+            "er_rights_signed_date",
+        ],
+    )
+    assignments = read(
+        "device_assignments",
+        ["device_id", "vehicle_id", "valid_from", "valid_to", "odometer_offset_km"],
+    )
+    readings = read("odometer_readings", ["device_id", "ts", "odometer_km"])
+    joined = readings.merge(assignments, on="device_id")
+    valid_to = joined.valid_to.fillna(pd.Timestamp.max)
+    joined = joined[(joined.ts >= joined.valid_from) & (joined.ts < valid_to)].copy()
+    joined["vehicle_km"] = joined.odometer_km + joined.odometer_offset_km
+    joined = joined.sort_values(["vehicle_id", "ts"])
+    running_max = joined.groupby("vehicle_id").vehicle_km.cummax()
+    joined = joined[joined.vehicle_km >= running_max]
+    joined["day"] = (joined.ts + LOCAL_OFFSET).dt.normalize()
+    last = joined.groupby(["vehicle_id", "day"], as_index=False).vehicle_km.last()
+    last["km"] = last.groupby("vehicle_id").vehicle_km.diff().fillna(0.0)
+    last = last.merge(vehicles, on="vehicle_id")
+    limits = {c.name: c.max_daily_km for c in params.categories}
+    last = last[last.km <= last.category.map(limits)]
+    day = last.day.dt.date
+    start = last.er_rights_signed_date.where(
+        last.er_rights_signed_date > last.commission_date, last.commission_date
+    )
+    in_window = (day >= start) & (
+        last.decommission_date.isna() | (day < last.decommission_date.fillna(date.max))
+    )
+    last = last[in_window & (last.day.dt.year == year)]
+    distance = last.groupby(["vehicle_id", "category", "battery_mode"], as_index=False).km.sum()
+    ef = {c.name: vintage_baseline_ef_g_per_km(params, c.name, year) for c in params.categories}
+    ratio = {c.name: c.displacement_ratio for c in params.categories}
+    distance["be_t"] = distance.category.map(ef) * distance.km * distance.category.map(ratio) / 1e6
+
+    meters = read("meters", ["meter_id", "station_id", "role"])
+    stations = read("stations", ["station_id", "kind"])
+    meter_readings = read("meter_readings", ["meter_id", "ts", "cumulative_kwh"])
+    meter_readings = meter_readings[(meter_readings.ts + LOCAL_OFFSET).dt.year == year]
+    meter_readings = meter_readings.sort_values(["meter_id", "ts"])
+    meter_readings["kwh"] = meter_readings.groupby("meter_id").cumulative_kwh.diff()
+    meter_readings = meter_readings[meter_readings.kwh >= 0]
+    energy = meter_readings.groupby("meter_id", as_index=False).kwh.sum()
+    energy = energy.merge(meters, on="meter_id").merge(stations, on="station_id")
+    energy["segment"] = np.where(energy.kind == "swap_cabinet", "swap", "fixed")
+    grid = energy[energy.role == "grid_import"].groupby("segment").kwh.sum()
+    loss = loss_multiplier(params.tdl(year), params.tdl_form)
+    pe_t = float(grid.sum()) / 1000.0 * params.ef_grid_t_per_mwh(year) * loss
+    sec_min = min(c.sec_min_kwh_per_km for c in params.categories)
+    for segment, group in distance.groupby("battery_mode"):
+        cap_km = float(energy[energy.segment == segment].kwh.sum()) / sec_min
+        total_km = float(group.km.sum())
+        if total_km > cap_km > 0:
+            distance.loc[group.index, "be_t"] *= cap_km / total_km
+    return float(distance.be_t.sum()) - pe_t
+
+
+def daily_path(
+    work: Path, vehicles: int, days: int, seed: int, params: ParameterSet
+) -> dict[str, Any]:
+    data = work / "daily-data"
+    simulate_seconds, _ = timed(
+        lambda: simulate_fleet(
+            SimulationConfig(vehicles, date(YEAR, 1, 1), days, data, seed=seed, fault_rate=0.01)
+        )
+    )
+    staging = work / "daily-staging"
+    ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
+    pipeline_seconds, result = timed(lambda: run_pipeline(staging, params, YEAR))
+    pandas_seconds, pandas_er = timed(lambda: pandas_daily_path(staging, params, YEAR))
+    readings = int(pd.read_parquet(staging / "odometer_readings.parquet", columns=["ts"]).shape[0])
+    return {
+        "vehicles": vehicles,
+        "days": days,
+        "odometer_readings": readings,
+        "simulate_s": simulate_seconds,
+        "ingest_s": ingest_seconds,
+        "pipeline_s": pipeline_seconds,
+        "pandas_s": pandas_seconds,
+        "pipeline_vehicles_out": result.vehicles.num_rows,
+        "pandas_er_t": pandas_er,
+        "speedup_vs_pandas": pandas_seconds / pipeline_seconds,
+        "target_speedup_vs_pandas": 10.0,
+    }
+
+
+# -- (b) GPS path -------------------------------------------------------------------------
+
+HAVERSINE_SQL = """
+2 * 6371.0088 * asin(sqrt(
+  pow(sin(radians(lat - plat) / 2), 2)
+  + cos(radians(plat)) * cos(radians(lat)) * pow(sin(radians(lon - plon) / 2), 2)))
+"""
+
+
+def pipeline_gps(staging: Path, params: ParameterSet) -> int:
+    engine = Engine("duckdb")
+    try:
+        raw = {name: engine.read(staging / f"{name}.parquet") for name in SCHEMAS}
+        tables, dedup = apply_identity_rules(raw, params)
+        daily, _, _ = gps_daily(dedup["gps_pings"], tables, params)
+        return int(engine.to_arrow(daily).num_rows)
+    finally:
+        engine.close()
+
+
+def sql_gps(pings: Path) -> int:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        rows = con.sql(
+            f"""
+            WITH p AS (
+              SELECT device_id, ts, lat, lon,
+                     lag(lat) OVER w AS plat, lag(lon) OVER w AS plon, lag(ts) OVER w AS pts
+              FROM read_parquet('{pings}')
+              WINDOW w AS (PARTITION BY device_id ORDER BY ts)
+            )
+            SELECT device_id, CAST(ts + INTERVAL 7 HOUR AS DATE) AS day,
+                   sum(CASE WHEN CAST(pts + INTERVAL 7 HOUR AS DATE)
+                                 = CAST(ts + INTERVAL 7 HOUR AS DATE)
+                            THEN {HAVERSINE_SQL} ELSE 0 END) AS km
+            FROM p GROUP BY ALL
+            """
+        ).to_arrow_table()
+        return int(rows.num_rows)
+    finally:
+        con.close()
+
+
+def scan_gps(pings: Path) -> int:
+    con = duckdb.connect()
+    try:
+        row = con.execute(
+            f"SELECT count(device_id), max(ts), sum(lat), sum(lon) FROM read_parquet('{pings}')"
+        ).fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+def pandas_gps(pings: Path) -> int:
+    frame = pd.read_parquet(pings, columns=["device_id", "ts", "lat", "lon"])
+    frame = frame.sort_values(["device_id", "ts"], kind="stable")
+    frame["day"] = (frame.ts + LOCAL_OFFSET).dt.normalize()
+    grouped = frame.groupby("device_id")
+    plat, plon, pday = grouped.lat.shift(), grouped.lon.shift(), grouped.day.shift()
+    lat, lon = np.radians(frame.lat.to_numpy()), np.radians(frame.lon.to_numpy())
+    plat_r, plon_r = np.radians(plat.to_numpy()), np.radians(plon.to_numpy())
+    step = (
+        2
+        * 6371.0088
+        * np.arcsin(
+            np.sqrt(
+                np.sin((lat - plat_r) / 2) ** 2
+                + np.cos(plat_r) * np.cos(lat) * np.sin((lon - plon_r) / 2) ** 2
+            )
+        )
+    )
+    frame["km"] = np.where((pday == frame.day).to_numpy(), step, 0.0)
+    return int(frame.groupby(["device_id", "day"]).km.sum().shape[0])
+
+
+def gps_path(work: Path, pings: int, seed: int, params: ParameterSet) -> dict[str, Any]:
+    days = 30
+    vehicles = max(20, math.ceil(pings / (days * PINGS_PER_VEHICLE_DAY)))
+    data = work / "gps-data"
+    simulate_seconds, summary = timed(
+        lambda: simulate_fleet(
+            SimulationConfig(vehicles, date(YEAR, 3, 1), days, data, seed=seed, gps=True)
+        )
+    )
+    staging = work / "gps-staging"
+    ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
+    staged_pings = staging / "gps_pings.parquet"
+    pipeline_seconds, _ = timed(lambda: pipeline_gps(staging, params))
+    sql_seconds, _ = timed(lambda: sql_gps(staged_pings))
+    scan_seconds, _ = timed(lambda: scan_gps(staged_pings))
+    pandas_seconds, _ = timed(lambda: pandas_gps(staged_pings))
+    return {
+        "vehicles": vehicles,
+        "days": days,
+        "pings": summary.rows["gps_pings"],
+        "simulate_s": simulate_seconds,
+        "ingest_s": ingest_seconds,
+        "pipeline_s": pipeline_seconds,
+        "pandas_s": pandas_seconds,
+        "duckdb_lag_sql_s": sql_seconds,
+        "duckdb_scan_s": scan_seconds,
+        "speedup_vs_pandas": pandas_seconds / pipeline_seconds,
+        "speedup_vs_duckdb_lag_sql": sql_seconds / pipeline_seconds,
+        "ratio_to_scan": pipeline_seconds / scan_seconds,
+        "target_speedup_vs_pandas": 10.0,
+        "target_speedup_vs_duckdb_lag_sql": 3.0,
+        "target_max_ratio_to_scan": 4.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vehicles", type=int, default=20_000, help="fleet of the daily path")
+    parser.add_argument("--days", type=int, default=365, help="days of the daily path")
+    parser.add_argument("--pings", type=int, default=20_000_000, help="GPS pings, about")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the data sets")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.vehicles, args.days, args.pings = 120, 40, 100_000
+    params = load_parameter_set(PARAMS)
+    with tempfile.TemporaryDirectory(prefix="mrv-bench-") as scratch:
+        work = args.work or Path(scratch)
+        daily = daily_path(work, args.vehicles, args.days, args.seed, params)
+        print(
+            f"daily path: {daily['vehicles']:,} vehicles x {daily['days']} days, "
+            f"{daily['odometer_readings']:,} readings: pipeline {daily['pipeline_s']:.2f} s, "
+            f"pandas {daily['pandas_s']:.2f} s -> {daily['speedup_vs_pandas']:.1f}x "
+            f"(target 10x); ingest {daily['ingest_s']:.2f} s"
+        )
+        gps = gps_path(work, args.pings, args.seed, params)
+        print(
+            f"GPS path: {gps['pings']:,} pings: pipeline {gps['pipeline_s']:.2f} s; "
+            f"pandas {gps['pandas_s']:.2f} s -> {gps['speedup_vs_pandas']:.1f}x (target 10x); "
+            f"DuckDB LAG SQL {gps['duckdb_lag_sql_s']:.2f} s -> "
+            f"{gps['speedup_vs_duckdb_lag_sql']:.2f}x (target 3x); "
+            f"scan {gps['duckdb_scan_s']:.2f} s -> "
+            f"{gps['ratio_to_scan']:.1f}x of scan (target <= 4x)"
+        )
+    peak = peak_rss_mib()
+    print(f"peak memory (RSS): {peak:,.0f} MiB")
+    figures = {"daily": daily, "gps": gps, "peak_rss_mib": peak}
+    sys.stdout.write(json.dumps(figures) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
