@@ -18,7 +18,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -182,5 +181,4 @@ balances = Table(
     Column("approach_id", String(6), primary_key=True),
     Column("vintage", Integer, primary_key=True, autoincrement=False),
     Column("quantity_t", BigInteger, nullable=False),
-    UniqueConstraint("account_id", "approach_id", "vintage", name="uq_balances_key"),
 )

@@ -167,7 +167,6 @@ def upgrade() -> None:
             ["accounts.account_id"],
         ),
         sa.PrimaryKeyConstraint("account_id", "approach_id", "vintage"),
-        sa.UniqueConstraint("account_id", "approach_id", "vintage", name="uq_balances_key"),
     )
     op.create_table(
         "blocks",
