@@ -18,12 +18,14 @@ from article6.services import actions, queries, setup
 from article6.services.reference_case import (
     APPROACH_ID,
     AUTHORIZATION_ID,
+    KHM_CHAIR,
     REFERENCE_LOA,
     load_reference_flows,
     load_setup,
 )
 from article6.services.verify import verify
 from article6.store import tables as t
+from tests_support import OPS, acting_for
 
 D = date(2026, 3, 1)
 
@@ -42,7 +44,7 @@ def refusal(engine: Engine, call: object, **kwargs: object) -> RejectionCode:
     """Run an action that must be refused; check it changed nothing."""
     before = snapshot(engine)
     with pytest.raises(ActionRefused) as refused:
-        call(engine, actor="test", **kwargs)  # type: ignore[operator]
+        call(engine, actor=acting_for(kwargs), **kwargs)  # type: ignore[operator]
     assert snapshot(engine) == before
     return refused.value.code
 
@@ -56,7 +58,7 @@ def registry(engine: Engine, key_dir: Path) -> Engine:
 def issue(engine: Engine, quantity: int, vintage: int = 2025, **kwargs: object) -> None:
     actions.issue_units(
         engine,
-        actor="test",
+        actor=OPS["KHM"],
         approach_id=APPROACH_ID,
         registry_id="KHM01",
         vintage=vintage,
@@ -70,7 +72,7 @@ def issue(engine: Engine, quantity: int, vintage: int = 2025, **kwargs: object) 
 def first_transfer(engine: Engine, quantity: int, vintage: int = 2025, **kwargs: object) -> None:
     actions.first_transfer(
         engine,
-        actor="test",
+        actor=OPS["KHM"],
         from_account="KHM01-PENDING",
         to_account="KOR01-HOLDING",
         selection=sel(quantity, vintage),
@@ -306,7 +308,7 @@ def test_use_is_checked_against_the_authorization(registry: Engine) -> None:
     # Korea sends units back to Cambodia, which may not use them towards its own NDC.
     actions.transfer(
         registry,
-        actor="test",
+        actor=OPS["KOR"],
         from_account="KOR01-HOLDING",
         to_account="KHM01-HOLDING",
         selection=sel(100),
@@ -330,7 +332,7 @@ def test_nothing_happens_after_a_terminal_action(registry: Engine) -> None:
     first_transfer(registry, 1_000)
     actions.use_units(
         registry,
-        actor="test",
+        actor=OPS["KOR"],
         from_account="KOR01-HOLDING",
         selection=sel(100, first_serial=901),
         use_year=2030,
@@ -345,7 +347,7 @@ def test_nothing_happens_after_a_terminal_action(registry: Engine) -> None:
         assert code in {RejectionCode.SERIAL_RANGE_INVALID, RejectionCode.UNITS_RETIRED}
     actions.cancel_units(
         registry,
-        actor="test",
+        actor=OPS["KOR"],
         from_account="KOR01-HOLDING",
         selection=sel(900),
         kind="voluntary",
@@ -376,7 +378,7 @@ def test_amendment_is_not_retroactive_and_revocation_stops_first_transfers(
         quantity_cap_t=300_000,
         purpose_caps_t={Purpose.NDC: 300_000},
     )
-    setup.record_authorization(registry, actor="chair", version=amended)
+    setup.record_authorization(registry, actor=KHM_CHAIR, version=amended)
     first_transfer(registry, 10_000, action_date=date(2026, 7, 1))
     versions = {r.authorization for r in queries.holdings(registry, "KOR01")}
     assert versions == {f"{AUTHORIZATION_ID} v1", f"{AUTHORIZATION_ID} v2"}
@@ -394,7 +396,7 @@ def test_amendment_is_not_retroactive_and_revocation_stops_first_transfers(
         revoked=True,
         reason="Project suspended",
     )
-    setup.record_authorization(registry, actor="chair", version=revoked)
+    setup.record_authorization(registry, actor=KHM_CHAIR, version=revoked)
     assert (
         refusal(
             registry,
@@ -410,7 +412,7 @@ def test_amendment_is_not_retroactive_and_revocation_stops_first_transfers(
     # Units first transferred before the revocation can still be used.
     actions.use_units(
         registry,
-        actor="test",
+        actor=OPS["KOR"],
         from_account="KOR01-HOLDING",
         selection=sel(50_000),
         use_year=2030,
@@ -423,7 +425,7 @@ def test_idempotency_key_repeats_answer_without_change(registry: Engine) -> None
     issue(registry, 1_000)
     receipt = actions.first_transfer(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         from_account="KHM01-PENDING",
         to_account="KOR01-HOLDING",
         selection=sel(100),
@@ -434,7 +436,7 @@ def test_idempotency_key_repeats_answer_without_change(registry: Engine) -> None
     before = snapshot(registry)
     again = actions.first_transfer(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         from_account="KHM01-PENDING",
         to_account="KOR01-HOLDING",
         selection=sel(100),
@@ -479,7 +481,7 @@ def test_unauthorized_units_stay_home(registry: Engine) -> None:
     )
     actions.transfer(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         from_account="KHM01-PENDING",
         to_account="KHM01-HOLDING",
         selection=sel(500),
@@ -507,7 +509,7 @@ def test_underlying_units_follow_their_itmos(registry: Engine) -> None:
 
 def test_oimp_first_transfer_at_issuance_or_at_use(registry: Engine) -> None:
     setup.register_approach(
-        registry, actor="t", approach=replace(setup_approach(registry), approach_id="CA0002")
+        registry, actor=OPS["KHM"], approach=replace(setup_approach(registry), approach_id="CA0002")
     )
     at_issuance = replace(
         REFERENCE_LOA,
@@ -518,10 +520,10 @@ def test_oimp_first_transfer_at_issuance_or_at_use(registry: Engine) -> None:
         oimp_first_transfer=FirstTransferDefinition.ISSUANCE,
         oimp_named="CORSIA",
     )
-    setup.record_authorization(registry, actor="chair", version=at_issuance)
+    setup.record_authorization(registry, actor=KHM_CHAIR, version=at_issuance)
     actions.issue_units(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         approach_id="CA0002",
         registry_id="KHM01",
         vintage=2025,
@@ -542,7 +544,7 @@ def test_oimp_first_transfer_at_issuance_or_at_use(registry: Engine) -> None:
     oimp_sel = actions.Selection("CA0002", 2025, 1_000)
     actions.transfer(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         from_account="KHM01-PENDING",
         to_account="KOR01-HOLDING",
         selection=oimp_sel,
@@ -550,7 +552,7 @@ def test_oimp_first_transfer_at_issuance_or_at_use(registry: Engine) -> None:
     )
     actions.use_units(
         registry,
-        actor="t",
+        actor=OPS["KOR"],
         from_account="KOR01-HOLDING",
         selection=oimp_sel,
         purpose=Purpose.OIMP,
@@ -562,17 +564,17 @@ def test_oimp_first_transfer_at_issuance_or_at_use(registry: Engine) -> None:
         authorization_id="KHM-OIMP-2",
         oimp_first_transfer=FirstTransferDefinition.USE_OR_CANCELLATION,
     )
-    setup.record_authorization(registry, actor="chair", version=at_use)
+    setup.record_authorization(registry, actor=KHM_CHAIR, version=at_use)
     setup.open_account(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         account=Account(
             "KHM01-AIRLINE", "KHM01", AccountKind.HOLDING, "VERYWORDS", "Entity holding"
         ),
     )
     actions.issue_units(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         approach_id="CA0002",
         registry_id="KHM01",
         vintage=2026,
@@ -583,7 +585,7 @@ def test_oimp_first_transfer_at_issuance_or_at_use(registry: Engine) -> None:
     )
     actions.use_units(
         registry,
-        actor="t",
+        actor=OPS["KHM"],
         from_account="KHM01-AIRLINE",
         selection=actions.Selection("CA0002", 2026, 500),
         purpose=Purpose.OIMP,

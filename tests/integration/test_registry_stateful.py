@@ -25,12 +25,14 @@ from article6.services import actions, queries, setup
 from article6.services.reference_case import (
     APPROACH_ID,
     AUTHORIZATION_ID,
+    KHM_CHAIR,
     REFERENCE_LOA,
     load_setup,
 )
 from article6.services.verify import verify
 from article6.store.database import make_engine
 from conftest import BACKENDS, create_database, drop_schema
+from tests_support import OPS, acting_for
 
 VINTAGES = st.sampled_from([2025, 2026, 2034, 2035])
 QUANTITIES = st.integers(min_value=1, max_value=3_000)
@@ -48,7 +50,7 @@ class RegistryMachine(RuleBasedStateMachine):
         load_setup(self.engine, Path(self.tmp.name) / "keys")
         setup.open_account(
             self.engine,
-            actor="t",
+            actor=OPS["KOR"],
             account=Account("KOR01-TRADER", "KOR01", AccountKind.HOLDING, "KOR", "Second holding"),
         )
         self.day = date(2026, 1, 1)
@@ -68,7 +70,7 @@ class RegistryMachine(RuleBasedStateMachine):
         """Run one action; on success move `units` (vintage, quantity) in the model."""
         self.day += timedelta(days=1)
         try:
-            call(self.engine, actor="machine", action_date=self.day, **kwargs)  # type: ignore[operator]
+            call(self.engine, actor=acting_for(kwargs), action_date=self.day, **kwargs)  # type: ignore[operator]
         except ActionRefused:
             return False
         vintage, quantity = units
@@ -164,7 +166,7 @@ class RegistryMachine(RuleBasedStateMachine):
             revoked=revoke,
         )
         try:
-            setup.record_authorization(self.engine, actor="chair", version=new)
+            setup.record_authorization(self.engine, actor=KHM_CHAIR, version=new)
         except ActionRefused:
             assert not revoke and cap < self.first_transferred
             return

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 
 class RejectionCode(StrEnum):
+    PERMISSION_DENIED = "permission_denied"
     # Identity and reference checks
     INVALID_IDENTIFIER = "invalid_identifier"
     INVALID_QUANTITY = "invalid_quantity"

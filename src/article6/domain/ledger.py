@@ -18,6 +18,7 @@ from typing import Any
 from article6.domain import codec
 from article6.domain.blocks import CreateBlock, MoveBlock, SplitBlock, move, op_from_dict, split
 from article6.domain.errors import InvariantViolation
+from article6.domain.events import AUDIT_EVENTS
 from article6.domain.journal import Event
 from article6.domain.model import (
     RETIREMENT_KINDS,
@@ -102,6 +103,8 @@ class LedgerState:
                     self._apply_op(raw)
                 if command in CROSS_REGISTRY_COMMANDS and p.get("to_registry") != event.registry_id:
                     self.awaiting_acquisition[event.seq] = (p["to_registry"], p["quantity_t"])
+            case command if command in AUDIT_EVENTS:
+                pass  # on the chain for audit; its own module checks its content
             case _:
                 raise InvariantViolation(f"unknown command {event.command!r}")
 

@@ -35,6 +35,7 @@ from article6.domain.model import (
     MitigationType,
     Purpose,
 )
+from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.services.commands import Receipt, execute
 from article6.store.ledger_store import LedgerTransaction
 
@@ -69,7 +70,7 @@ class Selection:
 def issue_units(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     approach_id: str,
     registry_id: str,
     vintage: int,
@@ -107,6 +108,8 @@ def issue_units(
         )
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        registry_party = identifiers.registry_party(registry_id)
+        authorize(actor, Command.ISSUE_UNITS, Target(party=registry_party))
         approach = tx.approach(identifiers.approach_id(approach_id))
         if approach is None:
             raise ActionRefused(
@@ -186,7 +189,6 @@ def issue_units(
         event = tx.append(
             "UnitsIssued",
             registry_id,
-            actor,
             {
                 "request": request,
                 "issuance": codec.issuance_to_dict(issuance),
@@ -206,13 +208,13 @@ def issue_units(
             "first_transferred": first_transferred,
         }
 
-    return execute(engine, "IssueUnits", request, idempotency_key, handle)
+    return execute(engine, actor, "IssueUnits", request, idempotency_key, handle)
 
 
 def first_transfer(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     from_account: str,
     to_account: str,
     selection: Selection,
@@ -236,6 +238,11 @@ def first_transfer(
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
         source, target = _account(tx, from_account), _account(tx, to_account)
+        authorize(
+            actor,
+            Command.FIRST_TRANSFER,
+            Target(party=identifiers.registry_party(source.registry_id)),
+        )
         _require_kind(source, {AccountKind.PENDING, AccountKind.HOLDING}, "first transfer units")
         _require_kind(target, {AccountKind.HOLDING}, "receive a first transfer")
         authorization = _in_force(tx, authorization_id, action_date)
@@ -281,7 +288,6 @@ def first_transfer(
         }
         details = _move(
             tx,
-            actor,
             "UnitsFirstTransferred",
             source,
             target,
@@ -293,13 +299,13 @@ def first_transfer(
         tx.add_usage(authorization_id, purpose, selection.quantity_t)
         return details
 
-    return execute(engine, "FirstTransfer", request, idempotency_key, handle)
+    return execute(engine, actor, "FirstTransfer", request, idempotency_key, handle)
 
 
 def transfer(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     from_account: str,
     to_account: str,
     selection: Selection,
@@ -311,6 +317,9 @@ def transfer(
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
         source, target = _account(tx, from_account), _account(tx, to_account)
+        authorize(
+            actor, Command.TRANSFER, Target(party=identifiers.registry_party(source.registry_id))
+        )
         if source.account_id == target.account_id:
             raise ActionRefused(
                 RejectionCode.SAME_ACCOUNT, "source and destination are the same account"
@@ -330,17 +339,15 @@ def transfer(
             _check_acquirer(
                 tx, candidates, identifiers.registry_party(target.registry_id), action_date
             )
-        return _move(
-            tx, actor, "UnitsTransferred", source, target, selection, candidates, {}, request
-        )
+        return _move(tx, "UnitsTransferred", source, target, selection, candidates, {}, request)
 
-    return execute(engine, "Transfer", request, idempotency_key, handle)
+    return execute(engine, actor, "Transfer", request, idempotency_key, handle)
 
 
 def use_units(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     from_account: str,
     selection: Selection,
     action_date: date,
@@ -376,6 +383,9 @@ def use_units(
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
         source, target = _account(tx, from_account), _account(tx, target_id)
+        authorize(
+            actor, Command.USE_UNITS, Target(party=identifiers.registry_party(source.registry_id))
+        )
         _require_kind(source, {AccountKind.HOLDING}, "use units")
         _require_kind(target, {kind}, f"receive units used for {purpose.value}")
         _require_registry(target, source.registry_id)
@@ -412,20 +422,18 @@ def use_units(
             changes |= {"first_transferred": True, "authorization_version": authorization.version}
             first_transfer_now = True
         rules.check_use(authorization, candidates[0], purpose, use_year, using_party, entity)
-        details = _move(
-            tx, actor, "UnitsUsed", source, target, selection, candidates, changes, request
-        )
+        details = _move(tx, "UnitsUsed", source, target, selection, candidates, changes, request)
         if first_transfer_now:
             tx.add_usage(authorization_id, purpose, selection.quantity_t)
         return details
 
-    return execute(engine, "UseUnits", request, idempotency_key, handle)
+    return execute(engine, actor, "UseUnits", request, idempotency_key, handle)
 
 
 def cancel_units(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     from_account: str,
     selection: Selection,
     action_date: date,
@@ -446,15 +454,18 @@ def cancel_units(
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
         source, target = _account(tx, from_account), _account(tx, target_id)
+        authorize(
+            actor,
+            Command.CANCEL_UNITS,
+            Target(party=identifiers.registry_party(source.registry_id)),
+        )
         _require_kind(source, HOLDING_KINDS | {AccountKind.PENDING}, "cancel units")
         _require_kind(target, {account_kind}, f"receive {kind} cancellations")
         candidates = _candidates(tx, source, selection)
         changes = {"state": BlockState.CANCELLED.value}
-        return _move(
-            tx, actor, "UnitsCancelled", source, target, selection, candidates, changes, request
-        )
+        return _move(tx, "UnitsCancelled", source, target, selection, candidates, changes, request)
 
-    return execute(engine, "CancelUnits", request, idempotency_key, handle)
+    return execute(engine, actor, "CancelUnits", request, idempotency_key, handle)
 
 
 # --- shared steps ---------------------------------------------------------------
@@ -568,7 +579,6 @@ def _refuse_if_none_authorized(
 
 def _move(
     tx: LedgerTransaction,
-    actor: str,
     command: str,
     source: Account,
     target: Account,
@@ -593,14 +603,13 @@ def _move(
         "quantity_t": selection.quantity_t,
         "to_registry": target.registry_id,
     }
-    event = tx.append(command, source.registry_id, actor, payload)
+    event = tx.append(command, source.registry_id, payload)
     known = {b.block_id: b for b in candidates}
     moved = tx.apply_ops(ops, known, event.seq)
     if target.registry_id != source.registry_id:
         tx.append(
             "UnitsAcquired",
             target.registry_id,
-            actor,
             {
                 "transfer_seq": event.seq,
                 "from_registry": source.registry_id,

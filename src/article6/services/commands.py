@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.journal import canonical
+from article6.domain.permissions import Actor
 from article6.store import tables as t
 from article6.store.database import run_transaction
 from article6.store.ledger_store import LedgerTransaction
@@ -49,15 +50,18 @@ Handler = Callable[[LedgerTransaction], dict[str, Any]]
 
 def execute(
     engine: Engine,
+    actor: Actor,
     command: str,
     request: dict[str, Any],
     idempotency_key: str | None,
     handler: Handler,
 ) -> Receipt:
-    request_hash = hashlib.sha256(canonical({"command": command, "request": request})).hexdigest()
+    request_hash = hashlib.sha256(
+        canonical({"command": command, "actor": actor.user_id, "request": request})
+    ).hexdigest()
 
     def work(connection: Connection) -> Receipt:
-        tx = LedgerTransaction(connection)
+        tx = LedgerTransaction(connection, actor.user_id)
         if idempotency_key is not None:
             earlier = _earlier_result(connection, idempotency_key, command, request_hash)
             if earlier is not None:

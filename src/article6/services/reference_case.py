@@ -19,12 +19,20 @@ from article6.domain.model import (
     Entity,
     Purpose,
 )
+from article6.domain.permissions import Actor, Role
 from article6.services import actions, setup
 
 APPROACH_ID = "CA0001"
 AUTHORIZATION_ID = "KHM-LOA-2025-001"
 LOA_DATE = date(2025, 7, 18)
 
+
+# The people who act in the reference case, with the roles the permission table needs.
+SYSTEM_ADMIN = Actor("admin", "ARTICLE6-OPS", None, frozenset({Role.SYSTEM_ADMINISTRATOR}))
+KHM_CHAIR = Actor("khm-chair", "KHM-MOE", "KHM", frozenset({Role.HOST_CHAIR}))
+KHM_COORDINATOR = Actor("khm-coordinator", "KHM-MOE", "KHM", frozenset({Role.HOST_COORDINATOR}))
+KHM_REGISTRY = Actor("khm-registry", "KHM-MOE", "KHM", frozenset({Role.REGISTRY_ADMINISTRATOR}))
+KOR_REGISTRY = Actor("kor-registry", "KOR-MOTIE", "KOR", frozenset({Role.REGISTRY_ADMINISTRATOR}))
 
 REFERENCE_LOA = AuthorizationVersion(
     authorization_id=AUTHORIZATION_ID,
@@ -45,28 +53,26 @@ REFERENCE_LOA = AuthorizationVersion(
 )
 
 
-def load_setup(engine: Engine, key_dir: Path, actor: str = "demo") -> None:
+def load_setup(engine: Engine, key_dir: Path) -> None:
     """Parties, registries, the developer entity, the approach and the LoA (version 1)."""
-    setup.register_party(engine, actor=actor, code="KHM", name="Kingdom of Cambodia")
-    setup.register_party(engine, actor=actor, code="KOR", name="Republic of Korea")
-    setup.open_registry(
-        engine,
-        actor=actor,
-        registry_id="KHM01",
-        name="Cambodia Article 6 registry",
-        key_dir=key_dir,
-    )
-    setup.open_registry(
-        engine, actor=actor, registry_id="KOR01", name="Korea Article 6 registry", key_dir=key_dir
-    )
+    setup.register_party(engine, actor=SYSTEM_ADMIN, code="KHM", name="Kingdom of Cambodia")
+    setup.register_party(engine, actor=SYSTEM_ADMIN, code="KOR", name="Republic of Korea")
+    for registry_id, name in (("KHM01", "Cambodia"), ("KOR01", "Korea")):
+        setup.open_registry(
+            engine,
+            actor=SYSTEM_ADMIN,
+            registry_id=registry_id,
+            name=f"{name} Article 6 registry",
+            key_dir=key_dir,
+        )
     setup.register_entity(
         engine,
-        actor=actor,
+        actor=KHM_REGISTRY,
         entity=Entity("VERYWORDS", "VeryWords Co., Ltd.", "KOR", "KR-110111-0000000"),
     )
     setup.register_approach(
         engine,
-        actor=actor,
+        actor=KHM_COORDINATOR,
         approach=Approach(
             approach_id=APPROACH_ID,
             name="Cambodia–Korea electric motorcycles and battery swapping",
@@ -74,14 +80,14 @@ def load_setup(engine: Engine, key_dir: Path, actor: str = "demo") -> None:
             participating_parties=("KHM", "KOR"),
         ),
     )
-    setup.record_authorization(engine, actor=actor, version=REFERENCE_LOA)
+    setup.record_authorization(engine, actor=KHM_CHAIR, version=REFERENCE_LOA)
 
 
-def load_reference_flows(engine: Engine, actor: str = "demo") -> None:
+def load_reference_flows(engine: Engine) -> None:
     """Issue 68,000 t of 2025, first transfer 40,000 t to Korea, use 10,000 t for 2030."""
     actions.issue_units(
         engine,
-        actor=actor,
+        actor=KHM_REGISTRY,
         approach_id=APPROACH_ID,
         registry_id="KHM01",
         vintage=2025,
@@ -92,7 +98,7 @@ def load_reference_flows(engine: Engine, actor: str = "demo") -> None:
     )
     actions.first_transfer(
         engine,
-        actor=actor,
+        actor=KHM_REGISTRY,
         from_account="KHM01-PENDING",
         to_account="KOR01-HOLDING",
         selection=actions.Selection(APPROACH_ID, 2025, 40_000),
@@ -102,7 +108,7 @@ def load_reference_flows(engine: Engine, actor: str = "demo") -> None:
     )
     actions.use_units(
         engine,
-        actor=actor,
+        actor=KOR_REGISTRY,
         from_account="KOR01-HOLDING",
         selection=actions.Selection(APPROACH_ID, 2025, 10_000),
         action_date=date(2026, 4, 1),

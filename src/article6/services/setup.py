@@ -21,6 +21,7 @@ from article6.domain.model import (
     Party,
     Registry,
 )
+from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.services.commands import Receipt, execute
 from article6.store.keys import load_or_create_key, public_key_hex
 from article6.store.ledger_store import LedgerTransaction
@@ -42,24 +43,27 @@ def _exists(what: str, key: str) -> ActionRefused:
 
 
 def register_party(
-    engine: Engine, *, actor: str, code: str, name: str, idempotency_key: str | None = None
+    engine: Engine, *, actor: Actor, code: str, name: str, idempotency_key: str | None = None
 ) -> Receipt:
     party = Party(code=identifiers.party_code(code), name=name.strip())
 
     def handle(tx: LedgerTransaction) -> dict[str, object]:
+        authorize(actor, Command.REGISTER_PARTY, Target(party=party.code))
         if tx.party(party.code) is not None:
             raise _exists("Party", party.code)
         tx.insert_party(party)
-        tx.append("PartyRegistered", None, actor, {"party": codec.party_to_dict(party)})
+        tx.append("PartyRegistered", None, {"party": codec.party_to_dict(party)})
         return {"party": party.code}
 
-    return execute(engine, "RegisterParty", codec.party_to_dict(party), idempotency_key, handle)
+    return execute(
+        engine, actor, "RegisterParty", codec.party_to_dict(party), idempotency_key, handle
+    )
 
 
 def open_registry(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     registry_id: str,
     name: str,
     key_dir: Path,
@@ -72,6 +76,7 @@ def open_registry(
     request = {"registry_id": registry_id, "name": name, "standard_accounts": standard_accounts}
 
     def handle(tx: LedgerTransaction) -> dict[str, object]:
+        authorize(actor, Command.OPEN_REGISTRY, Target(party=party))
         if tx.party(party) is None:
             raise ActionRefused(RejectionCode.UNKNOWN_PARTY, f"Party {party} is not registered")
         if tx.registry(registry_id) is not None:
@@ -79,49 +84,54 @@ def open_registry(
         key = load_or_create_key(key_dir, registry_id)
         registry = Registry(registry_id, party, name, public_key_hex(key))
         tx.insert_registry(registry)
-        tx.append(
-            "RegistryOpened", registry_id, actor, {"registry": codec.registry_to_dict(registry)}
-        )
+        tx.append("RegistryOpened", registry_id, {"registry": codec.registry_to_dict(registry)})
         opened = []
         if standard_accounts:
             for suffix, kind, label in STANDARD_ACCOUNTS:
                 account = Account(f"{registry_id}-{suffix}", registry_id, kind, party, label)
-                _open_account(tx, actor, account)
+                _open_account(tx, account)
                 opened.append(account.account_id)
         return {"registry": registry_id, "accounts": opened}
 
-    return execute(engine, "OpenRegistry", request, idempotency_key, handle)
+    return execute(engine, actor, "OpenRegistry", request, idempotency_key, handle)
 
 
 def register_entity(
-    engine: Engine, *, actor: str, entity: Entity, idempotency_key: str | None = None
+    engine: Engine, *, actor: Actor, entity: Entity, idempotency_key: str | None = None
 ) -> Receipt:
     identifiers.entity_id(entity.entity_id)
     identifiers.party_code(entity.country)
 
     def handle(tx: LedgerTransaction) -> dict[str, object]:
+        authorize(actor, Command.REGISTER_ENTITY, Target(party=actor.party))
         if tx.entity(entity.entity_id) is not None:
             raise _exists("entity", entity.entity_id)
         tx.insert_entity(entity)
-        tx.append("EntityRegistered", None, actor, {"entity": codec.entity_to_dict(entity)})
+        tx.append("EntityRegistered", None, {"entity": codec.entity_to_dict(entity)})
         return {"entity": entity.entity_id}
 
-    return execute(engine, "RegisterEntity", codec.entity_to_dict(entity), idempotency_key, handle)
+    return execute(
+        engine, actor, "RegisterEntity", codec.entity_to_dict(entity), idempotency_key, handle
+    )
 
 
 def open_account(
-    engine: Engine, *, actor: str, account: Account, idempotency_key: str | None = None
+    engine: Engine, *, actor: Actor, account: Account, idempotency_key: str | None = None
 ) -> Receipt:
     identifiers.account_id(account.account_id)
 
     def handle(tx: LedgerTransaction) -> dict[str, object]:
-        _open_account(tx, actor, account)
+        registry_party = identifiers.registry_party(account.registry_id)
+        authorize(actor, Command.OPEN_ACCOUNT, Target(party=registry_party))
+        _open_account(tx, account)
         return {"account": account.account_id}
 
-    return execute(engine, "OpenAccount", codec.account_to_dict(account), idempotency_key, handle)
+    return execute(
+        engine, actor, "OpenAccount", codec.account_to_dict(account), idempotency_key, handle
+    )
 
 
-def _open_account(tx: LedgerTransaction, actor: str, account: Account) -> None:
+def _open_account(tx: LedgerTransaction, account: Account) -> None:
     if tx.registry(account.registry_id) is None:
         raise ActionRefused(
             RejectionCode.UNKNOWN_REGISTRY, f"registry {account.registry_id} does not exist"
@@ -139,35 +149,34 @@ def _open_account(tx: LedgerTransaction, actor: str, account: Account) -> None:
     if tx.account(account.account_id) is not None:
         raise _exists("account", account.account_id)
     tx.insert_account(account)
-    tx.append(
-        "AccountOpened", account.registry_id, actor, {"account": codec.account_to_dict(account)}
-    )
+    tx.append("AccountOpened", account.registry_id, {"account": codec.account_to_dict(account)})
 
 
 def register_approach(
-    engine: Engine, *, actor: str, approach: Approach, idempotency_key: str | None = None
+    engine: Engine, *, actor: Actor, approach: Approach, idempotency_key: str | None = None
 ) -> Receipt:
     identifiers.approach_id(approach.approach_id)
 
     def handle(tx: LedgerTransaction) -> dict[str, object]:
+        authorize(actor, Command.REGISTER_APPROACH, Target(party=approach.host_party))
         for party in (approach.host_party, *approach.participating_parties):
             if tx.party(party) is None:
                 raise ActionRefused(RejectionCode.UNKNOWN_PARTY, f"Party {party} is not registered")
         if tx.approach(approach.approach_id) is not None:
             raise _exists("cooperative approach", approach.approach_id)
         tx.insert_approach(approach)
-        tx.append("ApproachRegistered", None, actor, {"approach": codec.approach_to_dict(approach)})
+        tx.append("ApproachRegistered", None, {"approach": codec.approach_to_dict(approach)})
         return {"approach": approach.approach_id}
 
     return execute(
-        engine, "RegisterApproach", codec.approach_to_dict(approach), idempotency_key, handle
+        engine, actor, "RegisterApproach", codec.approach_to_dict(approach), idempotency_key, handle
     )
 
 
 def record_authorization(
     engine: Engine,
     *,
-    actor: str,
+    actor: Actor,
     version: AuthorizationVersion,
     idempotency_key: str | None = None,
 ) -> Receipt:
@@ -179,6 +188,7 @@ def record_authorization(
             raise ActionRefused(
                 RejectionCode.UNKNOWN_APPROACH, f"approach {version.approach_id} does not exist"
             )
+        authorize(actor, loa_command(version), Target(party=approach.host_party))
         if version.authorizing_party != approach.host_party:
             raise ActionRefused(
                 RejectionCode.AUTHORIZATION_APPROACH_MISMATCH,
@@ -199,7 +209,6 @@ def record_authorization(
         event = tx.append(
             "AuthorizationRecorded",
             None,
-            actor,
             {"authorization": codec.authorization_to_dict(version)},
         )
         tx.insert_authorization(version, event.seq)
@@ -207,8 +216,16 @@ def record_authorization(
 
     return execute(
         engine,
+        actor,
         "RecordAuthorization",
         codec.authorization_to_dict(version),
         idempotency_key,
         handle,
     )
+
+
+def loa_command(version: AuthorizationVersion) -> Command:
+    """Issuing, amending and revoking an LoA are distinct permissions."""
+    if version.revoked:
+        return Command.REVOKE_LOA
+    return Command.ISSUE_LOA if version.version == 1 else Command.AMEND_LOA

@@ -64,8 +64,11 @@ def row_to_block(row: Any) -> Block:
 class LedgerTransaction:
     """The write side of one command, inside an open transaction."""
 
-    def __init__(self, connection: Connection, clock: datetime | None = None) -> None:
+    def __init__(
+        self, connection: Connection, actor_id: str, clock: datetime | None = None
+    ) -> None:
         self.connection = connection
+        self.actor_id = actor_id
         self.recorded_at = (clock or datetime.now(UTC)).isoformat(timespec="microseconds")
         head = connection.execute(
             select(t.journal_head).where(t.journal_head.c.id == 1).with_for_update()
@@ -90,18 +93,16 @@ class LedgerTransaction:
         self._next_issuance_id += 1
         return value
 
-    def append(
-        self, command: str, registry_id: str | None, actor: str, payload: dict[str, Any]
-    ) -> Event:
+    def append(self, command: str, registry_id: str | None, payload: dict[str, Any]) -> Event:
         event = make_event(
-            self.seq + 1, command, registry_id, actor, self.recorded_at, payload, self.hash
+            self.seq + 1, command, registry_id, self.actor_id, self.recorded_at, payload, self.hash
         )
         self.connection.execute(
             insert(t.journal).values(
                 seq=event.seq,
                 command=command,
                 registry_id=registry_id,
-                actor=actor,
+                actor=self.actor_id,
                 recorded_at=self.recorded_at,
                 body=event.body.decode("utf-8"),
                 prev_hash=event.prev_hash,

@@ -17,7 +17,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to `revision` and make sure the journal head exists."""
     with engine.begin() as connection:
         config = alembic_config(engine.url.render_as_string(hide_password=False))
