@@ -14,6 +14,10 @@ from enum import StrEnum
 
 class RejectionCode(StrEnum):
     PERMISSION_DENIED = "permission_denied"
+    INVALID_TRANSITION = "invalid_transition"
+    INVALID_REVIEW = "invalid_review"
+    INVALID_ALLOCATION = "invalid_allocation"
+    AUTHENTICATION_FAILED = "authentication_failed"
     # Identity and reference checks
     INVALID_IDENTIFIER = "invalid_identifier"
     INVALID_QUANTITY = "invalid_quantity"

@@ -36,7 +36,7 @@ from article6.domain.model import (
     Purpose,
 )
 from article6.domain.permissions import Actor, Command, Target, authorize
-from article6.services.commands import Receipt, execute
+from article6.services.commands import Prepared, Receipt, run_prepared
 from article6.store.ledger_store import LedgerTransaction
 
 MAX_QUANTITY_T = 10**12
@@ -67,8 +67,7 @@ class Selection:
         }
 
 
-def issue_units(
-    engine: Engine,
+def prepare_issue_units(
     *,
     actor: Actor,
     approach_id: str,
@@ -80,8 +79,7 @@ def issue_units(
     to_account: str | None = None,
     underlying_registry: str | None = None,
     underlying_first: int | None = None,
-    idempotency_key: str | None = None,
-) -> Receipt:
+) -> Prepared:
     """Issue verified mitigation outcomes of one vintage into the host registry.
 
     Units land in the pending account unless another is named. When the
@@ -208,11 +206,10 @@ def issue_units(
             "first_transferred": first_transferred,
         }
 
-    return execute(engine, actor, "IssueUnits", request, idempotency_key, handle)
+    return Prepared(actor, "IssueUnits", request, handle)
 
 
-def first_transfer(
-    engine: Engine,
+def prepare_first_transfer(
     *,
     actor: Actor,
     from_account: str,
@@ -222,8 +219,7 @@ def first_transfer(
     action_date: date,
     purpose: Purpose = Purpose.NDC,
     entity: str | None = None,
-    idempotency_key: str | None = None,
-) -> Receipt:
+) -> Prepared:
     """Make authorized units ITMOs: the first international transfer (NDC) or, for
     OIMP, the first transfer the authorization defines."""
     request = _request(
@@ -299,19 +295,17 @@ def first_transfer(
         tx.add_usage(authorization_id, purpose, selection.quantity_t)
         return details
 
-    return execute(engine, actor, "FirstTransfer", request, idempotency_key, handle)
+    return Prepared(actor, "FirstTransfer", request, handle)
 
 
-def transfer(
-    engine: Engine,
+def prepare_transfer(
     *,
     actor: Actor,
     from_account: str,
     to_account: str,
     selection: Selection,
     action_date: date,
-    idempotency_key: str | None = None,
-) -> Receipt:
+) -> Prepared:
     """Move units between accounts, within a registry or to another Party's registry."""
     request = _request(from_account, to_account, selection, action_date)
 
@@ -341,11 +335,10 @@ def transfer(
             )
         return _move(tx, "UnitsTransferred", source, target, selection, candidates, {}, request)
 
-    return execute(engine, actor, "Transfer", request, idempotency_key, handle)
+    return Prepared(actor, "Transfer", request, handle)
 
 
-def use_units(
-    engine: Engine,
+def prepare_use_units(
     *,
     actor: Actor,
     from_account: str,
@@ -355,8 +348,7 @@ def use_units(
     use_year: int | None = None,
     entity: str | None = None,
     to_account: str | None = None,
-    idempotency_key: str | None = None,
-) -> Receipt:
+) -> Prepared:
     """Use ITMOs towards the NDC (with the calendar year of use) or for OIMP. Terminal."""
     if purpose is Purpose.NDC and use_year is None:
         raise ActionRefused(
@@ -427,11 +419,10 @@ def use_units(
             tx.add_usage(authorization_id, purpose, selection.quantity_t)
         return details
 
-    return execute(engine, actor, "UseUnits", request, idempotency_key, handle)
+    return Prepared(actor, "UseUnits", request, handle)
 
 
-def cancel_units(
-    engine: Engine,
+def prepare_cancel_units(
     *,
     actor: Actor,
     from_account: str,
@@ -439,8 +430,7 @@ def cancel_units(
     action_date: date,
     kind: str = "voluntary",
     reason: str = "",
-    idempotency_key: str | None = None,
-) -> Receipt:
+) -> Prepared:
     """Cancel units: voluntary, for overall mitigation (OMGE), or other. Terminal."""
     if kind not in CANCELLATION_KINDS:
         raise ActionRefused(
@@ -465,7 +455,39 @@ def cancel_units(
         changes = {"state": BlockState.CANCELLED.value}
         return _move(tx, "UnitsCancelled", source, target, selection, candidates, changes, request)
 
-    return execute(engine, actor, "CancelUnits", request, idempotency_key, handle)
+    return Prepared(actor, "CancelUnits", request, handle)
+
+
+# --- entry points: each runs its prepared command as one transaction --------------
+
+
+def issue_units(engine: Engine, *, idempotency_key: str | None = None, **arguments: Any) -> Receipt:
+    """Run `prepare_issue_units` in its own transaction."""
+    return run_prepared(engine, prepare_issue_units(**arguments), idempotency_key)
+
+
+def first_transfer(
+    engine: Engine, *, idempotency_key: str | None = None, **arguments: Any
+) -> Receipt:
+    """Run `prepare_first_transfer` in its own transaction."""
+    return run_prepared(engine, prepare_first_transfer(**arguments), idempotency_key)
+
+
+def transfer(engine: Engine, *, idempotency_key: str | None = None, **arguments: Any) -> Receipt:
+    """Run `prepare_transfer` in its own transaction."""
+    return run_prepared(engine, prepare_transfer(**arguments), idempotency_key)
+
+
+def use_units(engine: Engine, *, idempotency_key: str | None = None, **arguments: Any) -> Receipt:
+    """Run `prepare_use_units` in its own transaction."""
+    return run_prepared(engine, prepare_use_units(**arguments), idempotency_key)
+
+
+def cancel_units(
+    engine: Engine, *, idempotency_key: str | None = None, **arguments: Any
+) -> Receipt:
+    """Run `prepare_cancel_units` in its own transaction."""
+    return run_prepared(engine, prepare_cancel_units(**arguments), idempotency_key)
 
 
 # --- shared steps ---------------------------------------------------------------

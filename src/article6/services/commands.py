@@ -48,6 +48,28 @@ class Receipt:
 Handler = Callable[[LedgerTransaction], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A checked command ready to run: alone (`run_prepared`) or inside another
+    command's transaction (`prepared.handler(tx)`), e.g. an issuance and its allocation."""
+
+    actor: Actor
+    command: str
+    request: dict[str, Any]
+    handler: Handler
+
+
+def run_prepared(engine: Engine, prepared: Prepared, idempotency_key: str | None) -> Receipt:
+    return execute(
+        engine,
+        prepared.actor,
+        prepared.command,
+        prepared.request,
+        idempotency_key,
+        prepared.handler,
+    )
+
+
 def execute(
     engine: Engine,
     actor: Actor,

@@ -89,25 +89,29 @@ def open_registry(
         if standard_accounts:
             for suffix, kind, label in STANDARD_ACCOUNTS:
                 account = Account(f"{registry_id}-{suffix}", registry_id, kind, party, label)
-                _open_account(tx, account)
+                open_account_in(tx, account)
                 opened.append(account.account_id)
         return {"registry": registry_id, "accounts": opened}
 
     return execute(engine, actor, "OpenRegistry", request, idempotency_key, handle)
 
 
+def register_entity_in(tx: LedgerTransaction, entity: Entity) -> None:
+    """Record an authorized entity inside an open transaction (permissions checked by caller)."""
+    identifiers.entity_id(entity.entity_id)
+    identifiers.party_code(entity.country)
+    if tx.entity(entity.entity_id) is not None:
+        raise _exists("entity", entity.entity_id)
+    tx.insert_entity(entity)
+    tx.append("EntityRegistered", None, {"entity": codec.entity_to_dict(entity)})
+
+
 def register_entity(
     engine: Engine, *, actor: Actor, entity: Entity, idempotency_key: str | None = None
 ) -> Receipt:
-    identifiers.entity_id(entity.entity_id)
-    identifiers.party_code(entity.country)
-
     def handle(tx: LedgerTransaction) -> dict[str, object]:
         authorize(actor, Command.REGISTER_ENTITY, Target(party=actor.party))
-        if tx.entity(entity.entity_id) is not None:
-            raise _exists("entity", entity.entity_id)
-        tx.insert_entity(entity)
-        tx.append("EntityRegistered", None, {"entity": codec.entity_to_dict(entity)})
+        register_entity_in(tx, entity)
         return {"entity": entity.entity_id}
 
     return execute(
@@ -123,7 +127,7 @@ def open_account(
     def handle(tx: LedgerTransaction) -> dict[str, object]:
         registry_party = identifiers.registry_party(account.registry_id)
         authorize(actor, Command.OPEN_ACCOUNT, Target(party=registry_party))
-        _open_account(tx, account)
+        open_account_in(tx, account)
         return {"account": account.account_id}
 
     return execute(
@@ -131,7 +135,7 @@ def open_account(
     )
 
 
-def _open_account(tx: LedgerTransaction, account: Account) -> None:
+def open_account_in(tx: LedgerTransaction, account: Account) -> None:
     if tx.registry(account.registry_id) is None:
         raise ActionRefused(
             RejectionCode.UNKNOWN_REGISTRY, f"registry {account.registry_id} does not exist"
@@ -181,47 +185,46 @@ def record_authorization(
     idempotency_key: str | None = None,
 ) -> Receipt:
     """Record a new version of an authorization (an LoA, an amendment or a revocation)."""
-
-    def handle(tx: LedgerTransaction) -> dict[str, object]:
-        approach = tx.approach(version.approach_id)
-        if approach is None:
-            raise ActionRefused(
-                RejectionCode.UNKNOWN_APPROACH, f"approach {version.approach_id} does not exist"
-            )
-        authorize(actor, loa_command(version), Target(party=approach.host_party))
-        if version.authorizing_party != approach.host_party:
-            raise ActionRefused(
-                RejectionCode.AUTHORIZATION_APPROACH_MISMATCH,
-                f"only the host Party {approach.host_party} authorizes units of "
-                f"{approach.approach_id}, not {version.authorizing_party}",
-            )
-        for party in version.acquiring_parties:
-            if tx.party(party) is None:
-                raise ActionRefused(RejectionCode.UNKNOWN_PARTY, f"Party {party} is not registered")
-        for entity in version.entities:
-            if tx.entity(entity) is None:
-                raise ActionRefused(
-                    RejectionCode.UNKNOWN_ENTITY, f"entity {entity} is not registered"
-                )
-        versions = tx.authorization_versions(version.authorization_id)
-        usage = sum(tx.usage(version.authorization_id).values())
-        rules.check_new_version(versions[-1] if versions else None, version, usage)
-        event = tx.append(
-            "AuthorizationRecorded",
-            None,
-            {"authorization": codec.authorization_to_dict(version)},
-        )
-        tx.insert_authorization(version, event.seq)
-        return {"authorization": version.authorization_id, "version": version.version}
-
     return execute(
         engine,
         actor,
         "RecordAuthorization",
         codec.authorization_to_dict(version),
         idempotency_key,
-        handle,
+        lambda tx: record_authorization_in(tx, actor, version),
     )
+
+
+def record_authorization_in(
+    tx: LedgerTransaction, actor: Actor, version: AuthorizationVersion
+) -> dict[str, object]:
+    """The same, inside a transaction that is already open (e.g. the LoA of a project)."""
+    approach = tx.approach(version.approach_id)
+    if approach is None:
+        raise ActionRefused(
+            RejectionCode.UNKNOWN_APPROACH, f"approach {version.approach_id} does not exist"
+        )
+    authorize(actor, loa_command(version), Target(party=approach.host_party))
+    if version.authorizing_party != approach.host_party:
+        raise ActionRefused(
+            RejectionCode.AUTHORIZATION_APPROACH_MISMATCH,
+            f"only the host Party {approach.host_party} authorizes units of "
+            f"{approach.approach_id}, not {version.authorizing_party}",
+        )
+    for party in version.acquiring_parties:
+        if tx.party(party) is None:
+            raise ActionRefused(RejectionCode.UNKNOWN_PARTY, f"Party {party} is not registered")
+    for entity in version.entities:
+        if tx.entity(entity) is None:
+            raise ActionRefused(RejectionCode.UNKNOWN_ENTITY, f"entity {entity} is not registered")
+    versions = tx.authorization_versions(version.authorization_id)
+    usage = sum(tx.usage(version.authorization_id).values())
+    rules.check_new_version(versions[-1] if versions else None, version, usage)
+    event = tx.append(
+        "AuthorizationRecorded", None, {"authorization": codec.authorization_to_dict(version)}
+    )
+    tx.insert_authorization(version, event.seq)
+    return {"authorization": version.authorization_id, "version": version.version}
 
 
 def loa_command(version: AuthorizationVersion) -> Command:

@@ -182,3 +182,4 @@ balances = Table(
     Column("vintage", Integer, primary_key=True, autoincrement=False),
     Column("quantity_t", BigInteger, nullable=False),
 )
+from article6.store import workflow_tables  # noqa: E402, F401

@@ -1,0 +1,642 @@
+"""Investment recovery in credits: money, exchange rates, financing agreements.
+
+An investment support programme (Korea's, in the reference case) pays a
+company up front and is repaid in mitigation outcomes. A financing agreement
+says how: a fixed *tranche* of N tonnes valued at a price per tonne, a *share*
+of each issuance until an *amount* is recovered, or both (a share of each
+issuance until the tranche is delivered or the amount recovered, whichever
+comes first). Each delivery of credits is valued at the agreed price and, when
+the price and the financing currency differ, converted at the dated exchange
+rate in force on the delivery date.
+
+Agreements are versioned: an amendment is a new version, never an edit, and
+the version in force on a delivery's date values that delivery.
+
+Rounding, decided once here: money is `Decimal` with its currency. Prices and
+rates are kept exactly as agreed; an amount that results from a multiplication
+or a conversion is rounded half-up to the minor unit of its currency (0 places
+for KRW, JPY, KHR; 2 for most others). Tonnes are whole numbers; a share of an
+issuance is rounded down, and the tonnes needed to recover an amount are
+rounded up (the last credit may recover a little more than what was owed; the
+balance never goes below zero).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+
+from article6.domain.errors import ActionRefused, RejectionCode
+
+MINOR_UNITS: Mapping[str, int] = {"KRW": 0, "JPY": 0, "KHR": 0, "VND": 0, "CLP": 0}
+DEFAULT_MINOR_UNITS = 2
+MAX_AMOUNT = Decimal(10) ** 18
+MAX_TONNES = 10**12
+MAX_SCHEDULE_ITEMS = 500
+
+
+class FinanceReason(StrEnum):
+    """Why a finance command was refused, beside the registry-wide rejection code."""
+
+    INVALID_FIELD = "invalid_field"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    NO_EXCHANGE_RATE = "no_exchange_rate"
+    UNKNOWN_AGREEMENT = "unknown_agreement"
+    AGREEMENT_EXISTS = "agreement_exists"
+    VERSION_NOT_INCREASING = "version_not_increasing"
+    AMENDMENT_CONFLICT = "amendment_conflict"
+    NOT_IN_FORCE = "not_in_force"
+    VINTAGE_OUTSIDE_AGREEMENT = "vintage_outside_agreement"
+    OVER_DELIVERY = "over_delivery"
+    OVER_DISBURSEMENT = "over_disbursement"
+    DUPLICATE_REFERENCE = "duplicate_reference"
+    UNKNOWN_ACCOUNT = "unknown_account"
+
+
+_CODES: Mapping[FinanceReason, RejectionCode] = {
+    FinanceReason.UNKNOWN_AGREEMENT: RejectionCode.INVALID_IDENTIFIER,
+    FinanceReason.AGREEMENT_EXISTS: RejectionCode.ALREADY_EXISTS,
+    FinanceReason.DUPLICATE_REFERENCE: RejectionCode.ALREADY_EXISTS,
+    FinanceReason.VERSION_NOT_INCREASING: RejectionCode.VERSION_NOT_INCREASING,
+    FinanceReason.VINTAGE_OUTSIDE_AGREEMENT: RejectionCode.VINTAGE_OUTSIDE_AUTHORIZED_TIMEFRAME,
+    FinanceReason.UNKNOWN_ACCOUNT: RejectionCode.UNKNOWN_ACCOUNT,
+}
+
+
+class FinanceRefused(ActionRefused):
+    """A finance command broke a rule; `reason` says which, the message names the field."""
+
+    def __init__(self, reason: FinanceReason, message: str) -> None:
+        super().__init__(_CODES.get(reason, RejectionCode.INVALID_QUANTITY), message)
+        self.reason = reason
+
+
+def refuse(reason: FinanceReason, message: str) -> FinanceRefused:
+    return FinanceRefused(reason, message)
+
+
+# --- money -------------------------------------------------------------------
+
+
+def minor_units(currency: str) -> int:
+    return MINOR_UNITS.get(currency, DEFAULT_MINOR_UNITS)
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Half-up to the currency's minor unit: the one rounding rule for amounts."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+
+
+def parse_decimal(value: object, name: str) -> Decimal:
+    """A finite Decimal from a string, int or Decimal (never a float), naming the field."""
+    if isinstance(value, (bool, float)):
+        raise refuse(FinanceReason.INVALID_FIELD, f"{name}: give a decimal string, not {value!r}")
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation as exc:
+        raise refuse(FinanceReason.INVALID_FIELD, f"{name}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise refuse(FinanceReason.INVALID_FIELD, f"{name}: {value!r} is not finite")
+    return number
+
+
+@dataclass(frozen=True)
+class Money:
+    """An exact amount in one currency (ISO 4217 code)."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal) or not self.amount.is_finite():
+            raise refuse(FinanceReason.INVALID_FIELD, f"amount {self.amount!r} is not a Decimal")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise refuse(FinanceReason.INVALID_FIELD, f"currency {self.currency!r} is not ISO 4217")
+        if abs(self.amount) >= MAX_AMOUNT:
+            raise refuse(FinanceReason.INVALID_FIELD, f"amount {self.amount} is out of range")
+
+    @classmethod
+    def of(cls, amount: object, currency: str) -> Money:
+        return cls(parse_decimal(amount, f"amount in {currency}"), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise refuse(
+                FinanceReason.CURRENCY_MISMATCH,
+                f"cannot combine {self.currency} and {other.currency} without a rate",
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def times(self, factor: Decimal | int) -> Money:
+        """The exact product, rounded to the currency's minor unit."""
+        return Money(round_money(self.amount * factor, self.currency), self.currency)
+
+    def rounded(self) -> Money:
+        return Money(round_money(self.amount, self.currency), self.currency)
+
+    def at_least_zero(self) -> Money:
+        return self if self.amount > 0 else Money.zero(self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount:,} {self.currency}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"amount": str(self.amount), "currency": self.currency}
+
+
+def money_from_dict(data: Mapping[str, object]) -> Money:
+    return Money.of(data["amount"], str(data["currency"]))
+
+
+def total(amounts: Iterable[Money], currency: str) -> Money:
+    result = Money.zero(currency)
+    for amount in amounts:
+        result = result + amount
+    return result
+
+
+# --- exchange rates ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExchangeRate:
+    """On `rate_date`, one unit of `base` is worth `rate` units of `quote`."""
+
+    base: str
+    quote: str
+    rate_date: date
+    rate: Decimal
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for code in (self.base, self.quote):
+            Money.zero(code)  # validates the code
+        if self.base == self.quote:
+            raise refuse(FinanceReason.INVALID_FIELD, "an exchange rate needs two currencies")
+        if not isinstance(self.rate, Decimal) or not self.rate.is_finite() or self.rate <= 0:
+            raise refuse(FinanceReason.INVALID_FIELD, f"rate {self.rate!r} must be positive")
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A converted amount with the rate that produced it (None when no conversion)."""
+
+    source: Money
+    result: Money
+    rate: Decimal | None
+    rate_date: date | None
+
+
+def rate_on(rates: Iterable[ExchangeRate], base: str, quote: str, on: date) -> tuple[Decimal, date]:
+    """The rate for `base`→`quote` in force on `on`: the latest dated on or before it.
+
+    A rate quoted the other way round is inverted; at equal dates the direct
+    quotation wins. No rate on or before the date is an error naming the pair.
+    """
+    best: tuple[date, int, Decimal] | None = None
+    for rate in rates:
+        if rate.rate_date > on:
+            continue
+        if (rate.base, rate.quote) == (base, quote):
+            candidate = (rate.rate_date, 1, rate.rate)
+        elif (rate.base, rate.quote) == (quote, base):
+            candidate = (rate.rate_date, 0, Decimal(1) / rate.rate)
+        else:
+            continue
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None:
+        raise refuse(
+            FinanceReason.NO_EXCHANGE_RATE,
+            f"no {base}/{quote} exchange rate on or before {on.isoformat()}",
+        )
+    return best[2], best[0]
+
+
+def convert(amount: Money, currency: str, on: date, rates: Iterable[ExchangeRate]) -> Conversion:
+    """`amount` in `currency` at the rate in force on `on`, rounded to the minor unit."""
+    if amount.currency == currency:
+        return Conversion(amount, amount, None, None)
+    rate, rate_date = rate_on(rates, amount.currency, currency, on)
+    result = Money(round_money(amount.amount * rate, currency), currency)
+    return Conversion(amount, result, rate, rate_date)
+
+
+# --- agreements ------------------------------------------------------------------
+
+
+class RecoveryMode(StrEnum):
+    TRANCHE = "tranche"
+    SHARE_UNTIL_AMOUNT = "share_until_amount"
+    TRANCHE_AND_AMOUNT = "tranche_and_amount"
+
+
+@dataclass(frozen=True)
+class RecoveryTerms:
+    """How the financier is repaid in credits.
+
+    `tranche_t`: a fixed number of tonnes. `recovery_amount`: an amount (in the
+    agreement's currency) to recover. `share_of_issuance`: the part of each
+    issuance the financier is due until then (None: everything the allocation
+    offers). Each credit is valued at `price_per_t`.
+    """
+
+    price_per_t: Money
+    tranche_t: int | None = None
+    share_of_issuance: Decimal | None = None
+    recovery_amount: Money | None = None
+
+    @property
+    def mode(self) -> RecoveryMode:
+        if self.tranche_t is not None and self.recovery_amount is not None:
+            return RecoveryMode.TRANCHE_AND_AMOUNT
+        if self.tranche_t is not None:
+            return RecoveryMode.TRANCHE
+        return RecoveryMode.SHARE_UNTIL_AMOUNT
+
+
+@dataclass(frozen=True)
+class ScheduledDisbursement:
+    due_date: date
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Disbursement:
+    """Money actually paid out by the financier."""
+
+    disbursement_id: str
+    agreement_id: str
+    disbursement_date: date
+    amount: Money
+    note: str = ""
+
+
+class AgreementStatus(StrEnum):
+    PIPELINE = "pipeline"  # signed, project not yet authorized
+    AUTHORIZED = "authorized"  # the host Party's authorization exists; nothing delivered yet
+    DELIVERING = "delivering"  # credits are being delivered
+    RECOVERED = "recovered"  # the terms are fulfilled
+
+
+@dataclass(frozen=True)
+class FinancingAgreement:
+    """One version of a financing agreement; amendments are later versions."""
+
+    agreement_id: str
+    version: int
+    effective_from: date
+    financier_id: str  # the financier's organisation: only it may change the agreement
+    financier_name: str
+    recipient: str  # the company financed (the project developer)
+    project_id: str
+    project_name: str
+    host_party: str
+    sector: str
+    currency: str
+    committed: Money
+    terms: RecoveryTerms
+    delivery_account: str
+    first_vintage: int
+    last_vintage: int
+    expected_delivery_t: tuple[tuple[int, int], ...] = ()
+    disbursement_schedule: tuple[ScheduledDisbursement, ...] = ()
+    discount_rate: Decimal | None = None
+    approach_id: str | None = None
+    authorization_id: str | None = None
+    amendment_reason: str = ""
+    notes: str = field(default="", compare=False)
+
+    def expected_by_vintage(self) -> dict[int, int]:
+        return dict(self.expected_delivery_t)
+
+    def target_tonnes(self) -> int | None:
+        return self.terms.tranche_t
+
+    def recovery_target(self) -> Money:
+        """The amount the programme expects back, in the agreement's currency."""
+        if self.terms.recovery_amount is not None:
+            return self.terms.recovery_amount
+        tranche_t = self.terms.tranche_t
+        if tranche_t is None:  # excluded by validate_agreement
+            raise refuse(FinanceReason.INVALID_FIELD, "terms need a tranche or an amount")
+        return self.terms.price_per_t.times(tranche_t)
+
+
+def validate_agreement(agreement: FinancingAgreement) -> FinancingAgreement:
+    """Check every field; the first problem is raised, naming the field."""
+    a = agreement
+
+    def bad(name: str, problem: str) -> FinanceRefused:
+        return refuse(
+            FinanceReason.INVALID_FIELD, f"agreement {a.agreement_id!r}: {name} {problem}"
+        )
+
+    for name in ("agreement_id", "financier_id", "recipient", "project_id", "delivery_account"):
+        value = getattr(a, name)
+        if not value or len(value) > 64 or not value.replace("-", "").replace("_", "").isalnum():
+            raise bad(name, "must be 1 to 64 letters, digits, '-' or '_'")
+    if a.version < 1:
+        raise bad("version", "must be 1 or more")
+    if len(a.host_party) != 3 or not a.host_party.isupper():
+        raise bad("host_party", "must be a 3-letter Party code")
+    if not a.sector:
+        raise bad("sector", "is required")
+    Money.zero(a.currency)
+    if a.committed.currency != a.currency or a.committed.amount <= 0:
+        raise bad("committed", f"must be a positive amount in {a.currency}")
+    if a.committed.rounded() != a.committed:
+        raise bad("committed", f"has more decimals than {a.currency} allows")
+    _validate_terms(a)
+    if not 1990 <= a.first_vintage <= a.last_vintage <= 2100:
+        raise bad("vintages", f"{a.first_vintage}..{a.last_vintage} are not a valid range")
+    vintages = [v for v, _ in a.expected_delivery_t]
+    if len(set(vintages)) != len(vintages) or vintages != sorted(vintages):
+        raise bad("expected_delivery_t", "must list each vintage once, in order")
+    for vintage, tonnes in a.expected_delivery_t:
+        if not a.first_vintage <= vintage <= a.last_vintage:
+            raise bad("expected_delivery_t", f"vintage {vintage} lies outside the agreement")
+        if not isinstance(tonnes, int) or not 0 <= tonnes <= MAX_TONNES:
+            raise bad("expected_delivery_t", f"{tonnes!r} t for {vintage} is not whole tonnes")
+    if a.terms.tranche_t is not None and sum(t for _, t in a.expected_delivery_t) > (
+        a.terms.tranche_t
+    ):
+        raise bad("expected_delivery_t", "plans more than the tranche")
+    if len(a.disbursement_schedule) > MAX_SCHEDULE_ITEMS:
+        raise bad("disbursement_schedule", f"has more than {MAX_SCHEDULE_ITEMS} items")
+    scheduled = Money.zero(a.currency)
+    for item in a.disbursement_schedule:
+        if item.amount.currency != a.currency or item.amount.amount <= 0:
+            raise bad("disbursement_schedule", f"item of {item.due_date} must be positive")
+        scheduled = scheduled + item.amount
+    if a.disbursement_schedule and scheduled != a.committed:
+        raise bad("disbursement_schedule", f"adds up to {scheduled}, not {a.committed}")
+    if a.discount_rate is not None and not Decimal("-0.5") < a.discount_rate < Decimal(1):
+        raise bad("discount_rate", "must lie between -0.5 and 1 (a yearly rate)")
+    if a.version > 1 and not a.amendment_reason.strip():
+        raise bad("amendment_reason", "is required for an amendment")
+    return a
+
+
+def _validate_terms(a: FinancingAgreement) -> None:
+    def fail(name: str, problem: str) -> FinanceRefused:
+        return refuse(
+            FinanceReason.INVALID_FIELD, f"agreement {a.agreement_id!r}: {name} {problem}"
+        )
+
+    terms = a.terms
+    if terms.price_per_t.amount <= 0:
+        raise fail("price_per_t", "must be positive")
+    if terms.tranche_t is None and terms.recovery_amount is None:
+        raise fail("terms", "need a tranche in tonnes, an amount to recover, or both")
+    if terms.tranche_t is not None and not 0 < terms.tranche_t <= MAX_TONNES:
+        raise fail("tranche_t", "must be a positive whole number of tonnes")
+    share = terms.share_of_issuance
+    if share is not None and not Decimal(0) < share <= Decimal(1):
+        raise fail("share_of_issuance", "must lie in (0, 1]")
+    if terms.recovery_amount is not None and (
+        terms.recovery_amount.currency != a.currency or terms.recovery_amount.amount <= 0
+    ):
+        raise fail("recovery_amount", f"must be a positive amount in {a.currency}")
+    if terms.recovery_amount is None and terms.price_per_t.currency != a.currency:
+        raise fail(
+            "recovery_amount",
+            f"is required when the price ({terms.price_per_t.currency}) and the financing "
+            f"({a.currency}) currencies differ",
+        )
+
+
+def check_amendment(previous: FinancingAgreement, amended: FinancingAgreement) -> None:
+    """An amendment keeps the identity of the agreement and moves forward in time."""
+    if amended.agreement_id != previous.agreement_id:
+        raise refuse(FinanceReason.AMENDMENT_CONFLICT, "an amendment keeps the agreement id")
+    if amended.version != previous.version + 1:
+        raise refuse(
+            FinanceReason.VERSION_NOT_INCREASING,
+            f"agreement {previous.agreement_id}: next version is {previous.version + 1}, "
+            f"not {amended.version}",
+        )
+    for name in ("financier_id", "currency", "project_id", "host_party"):
+        if getattr(amended, name) != getattr(previous, name):
+            raise refuse(
+                FinanceReason.AMENDMENT_CONFLICT,
+                f"agreement {previous.agreement_id}: an amendment cannot change {name}",
+            )
+    if amended.effective_from < previous.effective_from:
+        raise refuse(
+            FinanceReason.AMENDMENT_CONFLICT,
+            f"agreement {previous.agreement_id}: version {amended.version} cannot take effect "
+            f"before version {previous.version} ({previous.effective_from.isoformat()})",
+        )
+
+
+def version_in_force(versions: Iterable[FinancingAgreement], on: date) -> FinancingAgreement:
+    """The latest version whose effective date is on or before `on`."""
+    candidates = [v for v in versions if v.effective_from <= on]
+    if not candidates:
+        raise refuse(FinanceReason.NOT_IN_FORCE, f"no version of the agreement in force on {on}")
+    return max(candidates, key=lambda v: v.version)
+
+
+# --- recovery arithmetic -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoveryPosition:
+    """What has been delivered and recovered so far under one agreement."""
+
+    delivered_t: int
+    recovered: Money
+
+
+@dataclass(frozen=True)
+class RecoveryEntry:
+    """One delivery of credits to the financier and the value it recovered."""
+
+    agreement_id: str
+    version: int
+    vintage: int
+    quantity_t: int
+    delivery_date: date
+    reference: str
+    price_per_t: Money
+    value_at_price: Money
+    value: Money  # in the agreement's currency
+    rate: Decimal | None
+    rate_date: date | None
+    delivered_after_t: int
+    recovered_after: Money
+    outstanding_balance: Money
+    remaining_t: int
+    complete: bool
+
+
+def remaining_amount(agreement: FinancingAgreement, position: RecoveryPosition) -> Money:
+    return (agreement.recovery_target() - position.recovered).at_least_zero()
+
+
+def remaining_due_t(
+    agreement: FinancingAgreement,
+    position: RecoveryPosition,
+    on: date,
+    rates: Iterable[ExchangeRate] = (),
+) -> int:
+    """Tonnes still owed: the rest of the tranche, or the tonnes whose value covers the
+    rest of the amount at the rate in force on `on` (rounded up), whichever is smaller."""
+    terms = agreement.terms
+    limits: list[int] = []
+    if terms.tranche_t is not None:
+        limits.append(max(terms.tranche_t - position.delivered_t, 0))
+    if terms.recovery_amount is not None:
+        rest = remaining_amount(agreement, position)
+        if rest.amount == 0:
+            limits.append(0)
+        else:
+            rest_at_price = convert(rest, terms.price_per_t.currency, on, rates).result
+            tonnes = (rest_at_price.amount / terms.price_per_t.amount).to_integral_value(
+                rounding=ROUND_CEILING
+            )
+            limits.append(int(tonnes))
+    return min(limits)
+
+
+def financier_due_t(
+    agreement: FinancingAgreement,
+    position: RecoveryPosition,
+    available_t: int,
+    on: date,
+    rates: Iterable[ExchangeRate] = (),
+) -> int:
+    """Tonnes the financier is due from an issuance of which `available_t` is offered.
+
+    `available_t` is what the allocation makes available to the financier (the
+    issuance, or what is left after the host's share). The financier takes its
+    share of it (rounded down; all of it when the terms name no share), never
+    more than it is still owed.
+    """
+    if not 0 <= available_t <= MAX_TONNES:
+        raise refuse(FinanceReason.INVALID_FIELD, f"available_t {available_t} is out of range")
+    share = agreement.terms.share_of_issuance
+    offered = (
+        available_t
+        if share is None
+        else int((Decimal(available_t) * share).to_integral_value(rounding=ROUND_FLOOR))
+    )
+    return min(offered, remaining_due_t(agreement, position, on, rates))
+
+
+def recovery_for_delivery(
+    agreement: FinancingAgreement,
+    position: RecoveryPosition,
+    vintage: int,
+    quantity_t: int,
+    delivery_date: date,
+    reference: str,
+    rates: Iterable[ExchangeRate] = (),
+) -> RecoveryEntry:
+    """Value a delivery of `quantity_t` credits and the position after it.
+
+    Refuses a delivery outside the agreement's vintages or dates, or one that
+    exceeds what is still owed.
+    """
+    rates = tuple(rates)
+    if not isinstance(quantity_t, int) or not 0 < quantity_t <= MAX_TONNES:
+        raise refuse(FinanceReason.INVALID_FIELD, f"quantity_t {quantity_t!r} must be positive")
+    if not agreement.first_vintage <= vintage <= agreement.last_vintage:
+        raise refuse(
+            FinanceReason.VINTAGE_OUTSIDE_AGREEMENT,
+            f"vintage {vintage} lies outside agreement {agreement.agreement_id} "
+            f"({agreement.first_vintage}..{agreement.last_vintage})",
+        )
+    if delivery_date < agreement.effective_from:
+        raise refuse(
+            FinanceReason.NOT_IN_FORCE,
+            f"agreement {agreement.agreement_id} v{agreement.version} takes effect on "
+            f"{agreement.effective_from.isoformat()}, after the delivery",
+        )
+    if not reference or len(reference) > 200:
+        raise refuse(FinanceReason.INVALID_FIELD, "reference must be 1 to 200 characters")
+    owed = remaining_due_t(agreement, position, delivery_date, rates)
+    if quantity_t > owed:
+        raise refuse(
+            FinanceReason.OVER_DELIVERY,
+            f"agreement {agreement.agreement_id}: {quantity_t:,} t delivered but only "
+            f"{owed:,} t still owed",
+        )
+    price = agreement.terms.price_per_t
+    at_price = price.times(quantity_t)
+    conversion = convert(at_price, agreement.currency, delivery_date, rates)
+    after = RecoveryPosition(
+        position.delivered_t + quantity_t, position.recovered + conversion.result
+    )
+    remaining_t = remaining_due_t(agreement, after, delivery_date, rates)
+    return RecoveryEntry(
+        agreement_id=agreement.agreement_id,
+        version=agreement.version,
+        vintage=vintage,
+        quantity_t=quantity_t,
+        delivery_date=delivery_date,
+        reference=reference,
+        price_per_t=price,
+        value_at_price=at_price,
+        value=conversion.result,
+        rate=conversion.rate,
+        rate_date=conversion.rate_date,
+        delivered_after_t=after.delivered_t,
+        recovered_after=after.recovered,
+        outstanding_balance=remaining_amount(agreement, after),
+        remaining_t=remaining_t,
+        complete=remaining_t == 0,
+    )
+
+
+def position_after(entries: Iterable[RecoveryEntry], currency: str) -> RecoveryPosition:
+    delivered = 0
+    recovered = Money.zero(currency)
+    for entry in entries:
+        delivered += entry.quantity_t
+        recovered = recovered + entry.value
+    return RecoveryPosition(delivered, recovered)
+
+
+def check_disbursement(
+    agreement: FinancingAgreement, earlier: Iterable[Disbursement], new: Disbursement
+) -> None:
+    """A disbursement is in the agreement's currency and never exceeds the commitment."""
+    if new.amount.currency != agreement.currency or new.amount.amount <= 0:
+        raise refuse(
+            FinanceReason.CURRENCY_MISMATCH
+            if new.amount.currency != agreement.currency
+            else FinanceReason.INVALID_FIELD,
+            f"disbursement {new.disbursement_id}: must be a positive amount "
+            f"in {agreement.currency}",
+        )
+    if new.amount.rounded() != new.amount:
+        raise refuse(
+            FinanceReason.INVALID_FIELD,
+            f"disbursement {new.disbursement_id}: more decimals than {agreement.currency} allows",
+        )
+    paid = total((d.amount for d in earlier), agreement.currency) + new.amount
+    if paid.amount > agreement.committed.amount:
+        raise refuse(
+            FinanceReason.OVER_DISBURSEMENT,
+            f"disbursement {new.disbursement_id}: {paid} paid in all would exceed the "
+            f"commitment of {agreement.committed}",
+        )
