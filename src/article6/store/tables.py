@@ -182,4 +182,5 @@ balances = Table(
     Column("vintage", Integer, primary_key=True, autoincrement=False),
     Column("quantity_t", BigInteger, nullable=False),
 )
+from article6.store import finance_tables  # noqa: E402, F401, I001
 from article6.store import workflow_tables  # noqa: E402, F401
