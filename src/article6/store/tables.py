@@ -184,3 +184,4 @@ balances = Table(
 )
 from article6.store import finance_tables  # noqa: E402, F401, I001
 from article6.store import workflow_tables  # noqa: E402, F401
+from article6.store import accounting_tables  # noqa: E402, F401
