@@ -523,23 +523,33 @@ def financier_due_t(
     available_t: int,
     on: date,
     rates: Iterable[ExchangeRate] = (),
+    available_before_t: int | None = None,
 ) -> int:
     """Tonnes the financier is due from an issuance of which `available_t` is offered.
 
     `available_t` is what the allocation makes available to the financier (the
     issuance, or what is left after the host's share). The financier takes its
     share of it (rounded down; all of it when the terms name no share), never
-    more than it is still owed.
+    more than it is still owed. When `available_before_t` (what earlier
+    issuances offered) is given, the share is taken of the cumulative total,
+    floor(cumulative × share) minus what was delivered, so rounding never
+    drifts across vintages.
     """
     if not 0 <= available_t <= MAX_TONNES:
         raise refuse(FinanceReason.INVALID_FIELD, f"available_t {available_t} is out of range")
     share = agreement.terms.share_of_issuance
-    offered = (
-        available_t
-        if share is None
-        else int((Decimal(available_t) * share).to_integral_value(rounding=ROUND_FLOOR))
-    )
+    if share is None:
+        offered = available_t
+    elif available_before_t is None:
+        offered = _floor(Decimal(available_t) * share)
+    else:
+        cumulative = _floor(Decimal(available_before_t + available_t) * share)
+        offered = min(max(cumulative - position.delivered_t, 0), available_t)
     return min(offered, remaining_due_t(agreement, position, on, rates))
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def recovery_for_delivery(

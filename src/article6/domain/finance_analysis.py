@@ -7,7 +7,8 @@ deliver with the tonnes delivered and the money they recovered. Vintages up to
 `through_vintage` are *due*: nothing delivered is a missed vintage, less than
 planned a partial one. The projection of the rest scales the remaining plan by
 the delivery performance so far (delivered ÷ planned over the due vintages),
-so a project that delivers 60 % of plan is projected to keep doing so.
+so a project that delivers 60 % of plan is projected to keep doing so; one
+ahead of plan is projected at plan, never counting on more than agreed.
 
 Cash flows, seen from the programme: disbursements are negative, recoveries
 positive. Projected recoveries are dated 30 June of the year after their
@@ -141,9 +142,9 @@ def projected_deliveries(
     on: date,
     rates: Iterable[ExchangeRate] = (),
 ) -> list[tuple[int, int]]:
-    """(vintage, tonnes) still expected after `through_vintage`, scaled by performance,
-    rounded down, and never more than what is still owed."""
-    ratio = performance_ratio(rows, through_vintage)
+    """(vintage, tonnes) still expected after `through_vintage`, scaled by performance
+    (at most 1), rounded down, and never more than what is still owed."""
+    ratio = min(performance_ratio(rows, through_vintage), Decimal(1))
     owed = remaining_due_t(agreement, position, on, tuple(rates))
     result = []
     for row in rows:

@@ -1,0 +1,112 @@
+"""The reference financing agreement, loaded through the finance services.
+
+Korea's investment support programme (organisation `KOR-ISP`, fund manager
+`isp-manager`) finances VeryWords' e-motorcycles in Cambodia and recovers
+400,000 t at 14,864 KRW/t = 5,945,600,000 KRW into `KOR01-HOLDING`. The agreement,
+its schedule and the disbursements made so far come from
+`data/finance/reference_agreement.toml`. When the registry reference flows are
+loaded too, the 40,000 t of vintage 2025 first transferred to Korea are
+recorded as the first recovery delivery, referenced by their journal event.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from article6.domain import finance_codec as fc
+from article6.domain.finance import FinancingAgreement
+from article6.domain.permissions import Actor, Role
+from article6.services import finance
+from article6.services.reference_case import KHM_REGISTRY
+from article6.store import tables as t
+from article6.store.database import read_connection
+
+REFERENCE_FILE = (
+    Path(__file__).resolve().parents[3] / "data" / "finance" / "reference_agreement.toml"
+)
+REFERENCE_AGREEMENT_ID = "KOR-ISP-2025-001"
+FUND_MANAGER = Actor("isp-manager", "KOR-ISP", "KOR", frozenset({Role.FINANCIER}))
+FIRST_TRANSFER_KEY = "demo-first-transfer-2025"
+
+
+@dataclass(frozen=True)
+class ReferenceFile:
+    agreement: FinancingAgreement
+    disbursements: list[dict[str, Any]]
+
+
+def read_reference_file(path: Path = REFERENCE_FILE) -> ReferenceFile:
+    with path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    agreement = fc.agreement_from_dict(raw["agreement"])
+    return ReferenceFile(agreement, list(raw.get("disbursements", [])))
+
+
+def first_transfer_receipt(engine: Engine) -> tuple[int, dict[str, Any]] | None:
+    """The journal position and details of the reference first transfer to Korea, if loaded."""
+    with read_connection(engine) as connection:
+        row = connection.execute(
+            select(t.idempotency.c.result).where(t.idempotency.c.key == FIRST_TRANSFER_KEY)
+        ).first()
+    if row is None:
+        return None
+    result = json.loads(row.result)
+    return int(result["seq"]), dict(result.get("details", {}))
+
+
+def load_reference_agreement(
+    engine: Engine,
+    *,
+    path: Path = REFERENCE_FILE,
+    record_first_delivery: bool = True,
+    delivery_date: date = date(2026, 3, 16),
+) -> FinancingAgreement:
+    """Record the reference agreement and its disbursements (idempotent keys).
+
+    Needs the reference set-up (the delivery account `KOR01-HOLDING`). With
+    `record_first_delivery`, the reference first transfer of 40,000 t of 2025
+    must have been loaded; it becomes the first recovery delivery. Leave it off
+    when the issuance allocation records deliveries itself.
+    """
+    reference = read_reference_file(path)
+    agreement = reference.agreement
+    finance.record_agreement(
+        engine,
+        actor=FUND_MANAGER,
+        agreement=agreement,
+        idempotency_key=f"reference-{agreement.agreement_id}-v1",
+    )
+    for raw in reference.disbursements:
+        disbursement = fc.disbursement_from_dict({**raw, "agreement_id": agreement.agreement_id})
+        finance.record_disbursement(
+            engine,
+            actor=FUND_MANAGER,
+            disbursement=disbursement,
+            idempotency_key=f"reference-{disbursement.disbursement_id}",
+        )
+    if record_first_delivery:
+        receipt = first_transfer_receipt(engine)
+        if receipt is None:
+            raise ValueError(
+                "the reference first transfer is not in the journal: load the reference "
+                "flows first, or pass record_first_delivery=False"
+            )
+        seq, _details = receipt
+        finance.record_delivery(
+            engine,
+            actor=KHM_REGISTRY,
+            agreement_id=agreement.agreement_id,
+            vintage=2025,
+            quantity_t=40_000,
+            delivery_date=delivery_date,
+            reference=f"journal:{seq} first transfer to {agreement.delivery_account}",
+            idempotency_key=f"reference-{agreement.agreement_id}-delivery-2025",
+        )
+    return agreement
