@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, text
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
 
+os.environ.setdefault("ARTICLE6_FAST_PASSWORD_HASH", "1")  # many users are created in tests
 POSTGRES_URL = os.environ.get("ARTICLE6_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

@@ -131,7 +131,7 @@ def test_cli_demo_verify_checkpoint_and_holdings(
     runner = CliRunner()
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
-    assert "CA0001-KHM01-KHM-28001-2025" in result.output
+    assert "CA0001-KHM01-KHM-6801-2025" in result.output
     result = runner.invoke(app, ["registry", "verify", "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["ok"] is True
     result = runner.invoke(app, ["registry", "checkpoint", "--out", "cp.json"])
@@ -141,7 +141,7 @@ def test_cli_demo_verify_checkpoint_and_holdings(
     holdings = json.loads(
         runner.invoke(app, ["registry", "holdings", "--registry", "KOR01", "--json"]).output
     )
-    assert sorted(h["quantity_t"] for h in holdings) == [10_000, 30_000]
+    assert sorted(h["quantity_t"] for h in holdings) == [10_000, 51_200]
     refused = runner.invoke(
         app,
         [
@@ -154,10 +154,12 @@ def test_cli_demo_verify_checkpoint_and_holdings(
             "--vintage",
             "2025",
             "--quantity",
-            "30001",
+            "51201",
             "--use-year",
             "2030",
             "--json",
+            "--user",
+            "kor-registry",
         ],
     )
     assert refused.exit_code == 2 and json.loads(refused.output)["code"] == "insufficient_units"

@@ -14,6 +14,8 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from article6.domain.errors import ActionRefused, InvariantViolation
+from article6.domain.permissions import Actor
+from article6.services.identity import load_actor
 from article6.settings import Settings, load_settings
 from article6.store.database import make_engine
 
@@ -23,6 +25,12 @@ errors = Console(stderr=True)
 
 DatabaseOption = typer.Option(None, "--database-url", help="Overrides ARTICLE6_DATABASE_URL.")
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+UserOption = typer.Option(
+    ...,
+    "--user",
+    envvar="ARTICLE6_USER",
+    help="The user acting (their roles decide what is allowed).",
+)
 
 
 def settings_for(database_url: str | None) -> Settings:
@@ -63,3 +71,9 @@ def run(as_json: bool, action: Callable[[], Any], show: Callable[[Any], None]) -
         print_json(result.to_dict() if hasattr(result, "to_dict") else result)
     else:
         show(result)
+
+
+def acting(database_url: str | None, user_id: str) -> Actor:
+    """The actor of a known user; the command line on the server is trusted like a shell."""
+    with refusals_as_exit(False):
+        return load_actor(engine_for(database_url), user_id)

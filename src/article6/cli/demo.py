@@ -1,15 +1,22 @@
-"""`article6 demo`: the Korea–Cambodia reference case on a fresh database."""
+"""`article6 demo`: the Korea–Cambodia reference case on a fresh database.
+
+It goes through the workflow as the people involved would: the working group's
+review, Cambodia's LoA, registration, the first monitoring period, its
+verification, the allocated issuance and Korea's first use, then shows the
+registry and verifies the journal.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from article6.cli.common import DatabaseOption, console, engine_for, settings_for
+from article6.cli.common import DatabaseOption, console, settings_for
 from article6.cli.registry import _show_report, holdings
-from article6.services import reference_case
+from article6.services import reference_workflow
 from article6.services.verify import verify
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
@@ -24,11 +31,21 @@ def demo(database_url: str | None = DatabaseOption) -> None:
             Path(url.database + suffix).unlink(missing_ok=True)
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    console.rule("Korea–Cambodia e-motorcycles (CA0001)")
-    reference_case.load_setup(engine, settings.key_dir)
-    reference_case.load_reference_flows(engine)
+    console.rule("Korea–Cambodia e-motorcycles (CA0001): from review to first use")
+    with console.status("Working group review, LoA, monitoring, verification, issuance…"):
+        reference_workflow.load_reference_workflow(engine, settings.key_dir)
     holdings(registry=None, database_url=settings.database_url, as_json=False)
-    report = verify(engine_for(settings.database_url))
+    report = verify(engine)
     _show_report(report)
+    _show_users()
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _show_users() -> None:
+    table = Table(title=f"Demo users (password: {reference_workflow.DEMO_PASSWORD})")
+    for column in ("User", "Organisation", "Roles"):
+        table.add_column(column)
+    for user_id, organisation, _name, roles, _locale in reference_workflow.USERS:
+        table.add_row(user_id, organisation, ", ".join(sorted(r.value for r in roles)))
+    console.print(table)

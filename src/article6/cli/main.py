@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from article6.cli import db, demo, registry
+from article6.cli import db, demo, people, project, registry
 
 app = typer.Typer(
     help="Article 6.2 cooperative approaches: registry, MRV, accounting, reporting.",
@@ -21,4 +21,6 @@ def main() -> None:
 # Sub-command groups are registered here, one line each, in one place.
 app.add_typer(db.app, name="db")
 app.add_typer(registry.app, name="registry")
+app.add_typer(people.app, name="people")
+app.add_typer(project.app, name="project")
 app.command("demo")(demo.demo)

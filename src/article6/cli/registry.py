@@ -12,6 +12,8 @@ from rich.table import Table
 from article6.cli.common import (
     DatabaseOption,
     JsonOption,
+    UserOption,
+    acting,
     console,
     engine_for,
     errors,
@@ -26,9 +28,6 @@ from article6.services.verify import BrokenJournal, VerifyReport, make_checkpoin
 
 app = typer.Typer(help="The ITMO registry: holdings, actions, verification.", no_args_is_help=True)
 
-ActorOption = typer.Option(
-    "cli", "--actor", help="Who performs the action (recorded in the journal)."
-)
 KeyOption = typer.Option(
     None, "--idempotency-key", help="A repeat with the same key changes nothing."
 )
@@ -131,7 +130,7 @@ def issue(
     quantity: int = typer.Option(..., help="Whole tonnes."),
     authorization: str | None = typer.Option(None, help="Authorization ID, if authorized."),
     action_date: str | None = DateOption,
-    actor: str = ActorOption,
+    user: str = UserOption,
     idempotency_key: str | None = KeyOption,
     database_url: str | None = DatabaseOption,
     as_json: bool = JsonOption,
@@ -141,7 +140,7 @@ def issue(
         as_json,
         lambda: actions.issue_units(
             engine_for(database_url),
-            actor=actor,
+            actor=acting(database_url, user),
             approach_id=approach,
             registry_id=registry,
             vintage=vintage,
@@ -163,7 +162,7 @@ def first_transfer(
     quantity: int = typer.Option(...),
     authorization: str = typer.Option(...),
     action_date: str | None = DateOption,
-    actor: str = ActorOption,
+    user: str = UserOption,
     idempotency_key: str | None = KeyOption,
     database_url: str | None = DatabaseOption,
     as_json: bool = JsonOption,
@@ -173,7 +172,7 @@ def first_transfer(
         as_json,
         lambda: actions.first_transfer(
             engine_for(database_url),
-            actor=actor,
+            actor=acting(database_url, user),
             from_account=from_account,
             to_account=to_account,
             selection=actions.Selection(approach, vintage, quantity),
@@ -193,7 +192,7 @@ def transfer(
     vintage: int = typer.Option(...),
     quantity: int = typer.Option(...),
     action_date: str | None = DateOption,
-    actor: str = ActorOption,
+    user: str = UserOption,
     idempotency_key: str | None = KeyOption,
     database_url: str | None = DatabaseOption,
     as_json: bool = JsonOption,
@@ -203,7 +202,7 @@ def transfer(
         as_json,
         lambda: actions.transfer(
             engine_for(database_url),
-            actor=actor,
+            actor=acting(database_url, user),
             from_account=from_account,
             to_account=to_account,
             selection=actions.Selection(approach, vintage, quantity),
@@ -223,7 +222,7 @@ def use(
     purpose: Purpose = typer.Option(Purpose.NDC),
     use_year: int | None = typer.Option(None, "--use-year", help="Calendar year of NDC use."),
     action_date: str | None = DateOption,
-    actor: str = ActorOption,
+    user: str = UserOption,
     idempotency_key: str | None = KeyOption,
     database_url: str | None = DatabaseOption,
     as_json: bool = JsonOption,
@@ -233,7 +232,7 @@ def use(
         as_json,
         lambda: actions.use_units(
             engine_for(database_url),
-            actor=actor,
+            actor=acting(database_url, user),
             from_account=from_account,
             selection=actions.Selection(approach, vintage, quantity),
             purpose=purpose,
@@ -253,7 +252,7 @@ def cancel(
     quantity: int = typer.Option(...),
     kind: str = typer.Option("voluntary", help="voluntary, omge or other."),
     action_date: str | None = DateOption,
-    actor: str = ActorOption,
+    user: str = UserOption,
     idempotency_key: str | None = KeyOption,
     database_url: str | None = DatabaseOption,
     as_json: bool = JsonOption,
@@ -263,7 +262,7 @@ def cancel(
         as_json,
         lambda: actions.cancel_units(
             engine_for(database_url),
-            actor=actor,
+            actor=acting(database_url, user),
             from_account=from_account,
             selection=actions.Selection(approach, vintage, quantity),
             kind=kind,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, insert, select
 
@@ -23,7 +24,13 @@ from article6.services.commands import Receipt, execute
 from article6.store import workflow_tables as w
 from article6.store.ledger_store import LedgerTransaction
 
-HASHER = PasswordHasher()
+# ARTICLE6_FAST_PASSWORD_HASH=1 switches to argon2's cheapest profile: for test suites
+# that create many users, never for a real registry.
+HASHER = (
+    PasswordHasher.from_parameters(profiles.CHEAPEST)
+    if os.environ.get("ARTICLE6_FAST_PASSWORD_HASH") == "1"
+    else PasswordHasher()
+)
 MIN_PASSWORD_LENGTH = 10
 BOOTSTRAP_ORGANISATION = "ARTICLE6-OPS"
 
