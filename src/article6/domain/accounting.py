@@ -248,15 +248,19 @@ def compute_balance(
     uses: Iterable[UseFlow],
     reported_year: int,
     attribution: Attribution | None = None,
+    known_by_year: int | None = None,
 ) -> Balance:
-    """The balance of `ndc`'s period with what had happened by the end of `reported_year`.
+    """The balance of `ndc`'s period in a report covering `reported_year`.
 
-    Flows whose action took place after the reported year are left out, so a
-    report for an earlier year shows what that year's report showed.
+    `reported_year` sets the elapsed years `k` of the averaging method. Every
+    flow recorded counts (vintage 2026 units first transferred in 2027 still
+    add to 2026), unless `known_by_year` leaves out actions of later years, as
+    the AEF of that year saw them.
     """
     chosen = attribution or ndc.attribution
-    known_ft = [f for f in first_transfers if f.action_year <= reported_year]
-    known_u = [u for u in uses if u.action_year <= reported_year]
+    last = known_by_year if known_by_year is not None else 10_000
+    known_ft = [f for f in first_transfers if f.action_year <= last]
+    known_u = [u for u in uses if u.action_year <= last]
     ft = first_transfers_by_year(known_ft, chosen)
     used = uses_by_year(known_u)
     rows = tuple(
