@@ -528,8 +528,10 @@ class VehicleChunk:
                 continue
             kinds.append(kind)
             if kind == "gps_jump":
+                # Eleven km within half a minute: a jump by the rule, whatever the ping rate.
                 target = seg_start[hit] + n_seg[hit] // 2
                 lat[target] += 0.1
+                ts[target] = ts[target - 1] + min(30, ping_interval_s) * US_PER_S
                 tag[target] = len(kinds) - 1
             else:
                 for segment in hit:

@@ -146,24 +146,37 @@ def plan_faults(
         fleet, commission_day=commission, decommission_day=decommission, er_rights_day=er_rights
     )
 
-    station_faults: dict[str, NDArray[np.int64]] = {}
-    per_kind = max(1, round(fault_rate * stations.size / len(STATION_FAULT_KINDS)))
-    cabinets = np.flatnonzero(stations.kind_index == 0)
-    grid_stations = np.flatnonzero(stations.supply_index < 2)
-    station_faults["other_programme_station"] = rng.choice(
-        cabinets, size=min(per_kind, cabinets.shape[0]), replace=False
-    )
-    station_faults["meter_decrease"] = rng.choice(
-        stations.size, size=min(per_kind, stations.size), replace=False
-    )
-    station_faults["calibration_failed"] = rng.choice(
-        stations.size, size=min(per_kind, stations.size), replace=False
-    )
-    station_faults["invoice_mismatch"] = rng.choice(
-        grid_stations, size=min(per_kind, grid_stations.shape[0]), replace=False
-    )
-    station_faults["duplicate_battery_id"] = rng.choice(
-        cabinets, size=min(per_kind, cabinets.shape[0]), replace=False
-    )
+    station_faults = _plan_station_faults(rng, stations, fault_rate)
     plan = FaultPlan(kinds, vehicle_fault, fault_day, partner, station_faults)
     return plan, adjusted
+
+
+def _plan_station_faults(
+    rng: np.random.Generator, stations: Stations, fault_rate: float
+) -> dict[str, NDArray[np.int64]]:
+    """Stations per station-level fault, distinct across kinds while stations last.
+
+    Distinct stations keep one fault from hiding another: a meter of a station
+    excluded for another programme would be rejected for that reason first.
+    """
+    per_kind = max(1, round(fault_rate * stations.size / len(STATION_FAULT_KINDS)))
+    cabinet = stations.kind_index == 0
+    grid = stations.supply_index < 2
+    everywhere = np.ones(stations.size, dtype=bool)
+    candidates = {
+        "other_programme_station": cabinet,
+        "duplicate_battery_id": cabinet,
+        "invoice_mismatch": grid,
+        "meter_decrease": everywhere,
+        "calibration_failed": everywhere,
+    }
+    used = np.zeros(stations.size, dtype=bool)
+    chosen: dict[str, NDArray[np.int64]] = {}
+    for kind in STATION_FAULT_KINDS:
+        allowed = candidates[kind]
+        fresh = np.flatnonzero(allowed & ~used)
+        pool = fresh if fresh.shape[0] >= per_kind else np.flatnonzero(allowed)
+        picked = rng.choice(pool, size=min(per_kind, pool.shape[0]), replace=False)
+        used[picked] = True
+        chosen[kind] = np.sort(picked).astype(np.int64)
+    return chosen
