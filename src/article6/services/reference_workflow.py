@@ -210,7 +210,9 @@ def load_project_to_registration(engine: Engine, cast: Cast) -> None:
     )
 
 
-def load_first_period(engine: Engine, cast: Cast, reductions_t: int = 68_000) -> None:
+def load_first_period(
+    engine: Engine, cast: Cast, reductions_t: int = 68_000, use_t: int = 10_000
+) -> None:
     """Monitoring period 1 (2025): report, verification, issuance and allocation, then a use."""
     monitoring.submit_monitoring_report(
         engine,
@@ -244,11 +246,13 @@ def load_first_period(engine: Engine, cast: Cast, reductions_t: int = 68_000) ->
         acquirer_account="KOR01-HOLDING",
         action_date=date(2026, 3, 2),
     )
+    if not use_t:
+        return
     actions.use_units(
         engine,
         actor=cast["kor-registry"],
         from_account="KOR01-HOLDING",
-        selection=actions.Selection(APPROACH_ID, 2025, 10_000),
+        selection=actions.Selection(APPROACH_ID, 2025, use_t),
         action_date=date(2026, 4, 1),
         use_year=2030,
     )
