@@ -11,7 +11,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
 @app.command()
-def upgrade(database_url: str | None = DatabaseOption, revision: str = "head") -> None:
+def upgrade(database_url: str | None = DatabaseOption, revision: str = "heads") -> None:
     """Create or migrate the schema to the latest revision."""
     engine = engine_for(database_url)
     upgrade_schema(engine, revision)
