@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from article6.cli import accounting, db, demo, people, project, registry, report
+from article6.cli import accounting, db, demo, finance, people, project, registry, report
 
 app = typer.Typer(
     help="Article 6.2 cooperative approaches: registry, MRV, accounting, reporting.",
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(registry.app, name="registry")
 app.add_typer(people.app, name="people")
 app.add_typer(project.app, name="project")
+app.add_typer(finance.app, name="finance")
 app.add_typer(report.app, name="report")
 app.add_typer(accounting.app, name="accounting")
 app.command("demo")(demo.demo)

@@ -1,0 +1,249 @@
+"""`article6 finance`: financing agreements, recovery in credits, delivery risk.
+
+Read commands for the fund manager: an agreement's status and recovery
+ledger, the portfolio, the delivery risk from the MRV Monte Carlo, and an
+export (workbook and charts). `load-reference` records the reference
+agreement into a database that holds the reference case.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from article6.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    console,
+    engine_for,
+    errors,
+    print_json,
+    refusals_as_exit,
+)
+from article6.domain.finance import parse_decimal
+from article6.domain.finance_analysis import DEFAULT_WARNING_SHARE
+from article6.mrv.params import ParameterError, load_parameter_set
+from article6.mrv.rollout_plan import PlanError, load_plan
+from article6.services import finance_reference
+from article6.services.finance_reports import write_finance_reports
+from article6.services.finance_risk import DeliveryRisk, delivery_risk
+from article6.services.finance_status import AgreementReport, agreement_report, portfolio
+
+app = typer.Typer(
+    help="Financing agreements: recovery in credits, portfolio, delivery risk.",
+    no_args_is_help=True,
+)
+
+AgreementOption = typer.Option(..., "--agreement", help="Financing agreement ID.")
+AsOfOption = typer.Option(None, "--as-of", help="Report date, YYYY-MM-DD (default: today).")
+ThroughOption = typer.Option(
+    None, "--through-vintage", help="Last vintage due (default: latest delivered)."
+)
+WarningOption = typer.Option(
+    str(DEFAULT_WARNING_SHARE),
+    "--warning-share",
+    help="Warn when delivery is behind plan by more than this share (0.10 = 10 %).",
+)
+PlanOption = typer.Option(None, "--plan", help="Rollout plan (TOML) for the delivery risk.")
+ParamsOption = typer.Option(None, "--params", help="Parameter set (TOML) for the delivery risk.")
+RunsOption = typer.Option(2_000, "--runs", min=1, help="Monte Carlo runs.")
+SeedOption = typer.Option(0, "--seed", help="Monte Carlo seed.")
+ShareOption = typer.Option(
+    None, "--share", help="Financier's share of each issuance (default: from the agreement)."
+)
+
+
+def _as_of(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        errors.print(f"[red]--as-of[/red]: {value!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from exc
+
+
+def _report(
+    database_url: str | None,
+    agreement: str,
+    as_of: str | None,
+    through_vintage: int | None,
+    warning_share: str,
+) -> AgreementReport:
+    return agreement_report(
+        engine_for(database_url),
+        agreement,
+        _as_of(as_of),
+        through_vintage,
+        parse_decimal(warning_share, "--warning-share"),
+    )
+
+
+def _risk(
+    database_url: str | None,
+    report: AgreementReport,
+    plan: Path,
+    params: Path,
+    runs: int,
+    seed: int,
+    share: str | None,
+    warning_share: str,
+) -> DeliveryRisk:
+    try:
+        rollout = load_plan(plan)
+        parameters = load_parameter_set(params)
+    except (PlanError, ParameterError) as exc:
+        errors.print(f"[red]Cannot project[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    return delivery_risk(
+        engine_for(database_url),
+        report,
+        rollout,
+        parameters,
+        runs=runs,
+        seed=seed,
+        share=None if share is None else parse_decimal(share, "--share"),
+        warning_share=parse_decimal(warning_share, "--warning-share"),
+    )
+
+
+@app.command()
+def status(
+    agreement: str = AgreementOption,
+    as_of: str | None = AsOfOption,
+    through_vintage: int | None = ThroughOption,
+    warning_share: str = WarningOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Recovery status of one agreement: ledger per vintage, NPV, IRR, warning."""
+    with refusals_as_exit(as_json):
+        report = _report(database_url, agreement, as_of, through_vintage, warning_share)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False)
+
+
+@app.command("portfolio")
+def portfolio_command(
+    as_of: str | None = AsOfOption,
+    currency: str = typer.Option("KRW", "--currency", help="Reporting currency."),
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Totals across agreements by host Party, sector and status; pipeline vs delivered."""
+    with refusals_as_exit(as_json):
+        result = portfolio(engine_for(database_url), _as_of(as_of), currency)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"Financing portfolio as of {result.as_of.isoformat()} ({currency})")
+    for column in (
+        "By",
+        "Key",
+        "Agreements",
+        "Contracted t",
+        "Delivered t",
+        "Pipeline t",
+        "Committed",
+        "Disbursed",
+        "Recovered",
+        "Outstanding",
+    ):
+        table.add_column(column, justify="left" if column in ("By", "Key") else "right")
+    for row in result.totals:
+        table.add_row(
+            row.dimension,
+            row.key,
+            str(row.agreements),
+            f"{row.contracted_t:,}",
+            f"{row.delivered_t:,}",
+            f"{row.pipeline_t:,}",
+            f"{row.committed.amount:,}",
+            f"{row.disbursed.amount:,}",
+            f"{row.recovered.amount:,}",
+            f"{row.outstanding.amount:,}",
+        )
+    console.print(table)
+
+
+@app.command()
+def risk(
+    agreement: str = AgreementOption,
+    plan: Path = typer.Option(..., "--plan", help="Rollout plan (TOML)."),
+    params: Path = typer.Option(..., "--params", help="Parameter set (TOML)."),
+    runs: int = RunsOption,
+    seed: int = SeedOption,
+    share: str | None = ShareOption,
+    as_of: str | None = AsOfOption,
+    warning_share: str = WarningOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Probability of full recovery, expected shortfall, P10/P50/P90 delivery curves."""
+    with refusals_as_exit(as_json):
+        report = _report(database_url, agreement, as_of, None, warning_share)
+        result = _risk(database_url, report, plan, params, runs, seed, share, warning_share)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for line in result.lines():
+        console.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def export(
+    agreement: str = AgreementOption,
+    out: Path = typer.Option(Path("finance-report"), "--out", help="Output folder."),
+    plan: Path | None = PlanOption,
+    params: Path | None = ParamsOption,
+    runs: int = RunsOption,
+    seed: int = SeedOption,
+    share: str | None = ShareOption,
+    as_of: str | None = AsOfOption,
+    currency: str = typer.Option("KRW", "--currency", help="Portfolio reporting currency."),
+    warning_share: str = WarningOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Write the agreement's workbook (XLSX) and charts (PNG)."""
+    with refusals_as_exit(False):
+        report = _report(database_url, agreement, as_of, None, warning_share)
+        risk_result = None
+        if plan is not None and params is not None:
+            risk_result = _risk(
+                database_url, report, plan, params, runs, seed, share, warning_share
+            )
+        elif (plan is None) != (params is None):
+            errors.print("[red]Give both --plan and --params for the delivery risk[/red]")
+            raise typer.Exit(2)
+        book = portfolio(engine_for(database_url), report.as_of, currency)
+        files = write_finance_reports(out, report, risk_result, book)
+    console.print(f"Workbook: {files.workbook}")
+    for chart in files.charts:
+        console.print(f"Chart: {chart}")
+
+
+@app.command("load-reference")
+def load_reference(
+    first_delivery: bool = typer.Option(
+        True,
+        "--first-delivery/--no-first-delivery",
+        help="Record the reference first transfer of 40,000 t as the first delivery.",
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Record the reference agreement (400,000 t at 14,864 KRW/t) and its disbursements."""
+    with refusals_as_exit(False):
+        try:
+            loaded = finance_reference.load_reference_agreement(
+                engine_for(database_url), record_first_delivery=first_delivery
+            )
+        except ValueError as exc:
+            errors.print(f"[red]Cannot load the reference agreement[/red]: {exc}")
+            raise typer.Exit(2) from exc
+    console.print(f"Recorded financing agreement {loaded.agreement_id} v{loaded.version}")
