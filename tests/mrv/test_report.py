@@ -61,6 +61,7 @@ def _data(vehicles: int = 80, placeholder: bool = False) -> ReportData:
         totals=[VintageTotal(2025, 1234.5678, 1000.25, 0.0, 234.3178, 0.0, 234)],
         rows_read=123_456,
         rows_accepted=123_436,
+        parameter_sources=("CDM AMS-III.C v16.0", "IPCC 2006 Guidelines vol. 2"),
     )
 
 
@@ -90,6 +91,7 @@ def test_workbook_holds_every_section_and_vehicle(tmp_path: Path) -> None:
     assert len(book["Monthly"]._charts) == 3
     parameters = list(book["Parameters"].iter_rows(min_row=2, values_only=True))
     assert parameters[0] == ("Grid emission factor 2025", "0.60", "tCO2/MWh", "TOOL07 ex-ante CM")
+    assert ("CDM AMS-III.C v16.0", None, None, None) in parameters
 
 
 def test_pdf_shows_key_figures_and_top_vehicles(tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_pdf_shows_key_figures_and_top_vehicles(tmp_path: Path) -> None:
     assert "run-0042" in text
     assert "234.318" in text and "1,234.568" in text
     assert "odometer_decrease" in text and "duplicate_vin" in text
-    assert "TOOL07 ex-ante CM" in text
+    assert "TOOL07 ex-ante CM" in text and "IPCC 2006 Guidelines vol. 2" in text
     assert "60 of 200 vehicles" in text
     assert "V0000199" in text  # the largest contributor is listed
     assert "V0000000" not in text  # the smallest is only in the workbook

@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import (
     Flowable,
@@ -123,6 +123,7 @@ class ReportData:
     rows_read: int = 0
     rows_accepted: int = 0
     notes: Sequence[str] = field(default_factory=tuple)
+    parameter_sources: Sequence[str] = field(default_factory=tuple)
 
     @property
     def issued_t(self) -> int:
@@ -197,6 +198,11 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     sheet.append(["Parameter", "Value", "Unit", "Source"])
     for line in data.parameters:
         sheet.append([line.name, line.value, line.unit, line.source])
+    if data.parameter_sources:
+        sheet.append([])
+        sheet.append(["Sources of the parameter set"])
+        for source in data.parameter_sources:
+            sheet.append([source])
 
     sheet = book.create_sheet("Data quality")
     sheet.append(["Record type", "Reason code", "Rows"])
@@ -288,6 +294,7 @@ def _number(value: float, decimals: int = 1) -> str:
 def write_pdf(data: ReportData, path: Path) -> None:
     """The readable report: summary, parameters, quality, results, charts, top vehicles."""
     styles = getSampleStyleSheet()
+    small = ParagraphStyle("small", parent=styles["BodyText"], fontSize=7.5, leading=9)
     story: list[Flowable] = [
         Paragraph(f"Monitoring report: {data.project}", styles["Title"]),
         Paragraph(f"Calculation run {data.run_id}, {data.monitoring_period}", styles["Normal"]),
@@ -317,12 +324,14 @@ def write_pdf(data: ReportData, path: Path) -> None:
         Paragraph("Parameters", styles["Heading2"]),
         _table(
             [["Parameter", "Value", "Unit", "Source"]]
-            + [
-                [p.name, p.value, p.unit, Paragraph(p.source, styles["BodyText"])]
-                for p in data.parameters
-            ],
-            [4.5 * cm, 3 * cm, 2.2 * cm, 7.3 * cm],
+            + [[p.name, p.value, p.unit, Paragraph(p.source, small)] for p in data.parameters],
+            [5 * cm, 3 * cm, 2.5 * cm, 6.5 * cm],
         ),
+    ]
+    if data.parameter_sources:
+        story.append(Paragraph("Sources of the parameter set:", small))
+        story += [Paragraph(f"- {source}", small) for source in data.parameter_sources]
+    story += [
         Paragraph("Data quality: quarantined rows and flags by reason code", styles["Heading2"]),
         _table(
             [["Record type", "Reason code", "Rows"]]

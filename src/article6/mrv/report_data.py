@@ -35,7 +35,7 @@ from article6.mrv.report import (
 
 def parameter_lines(params: ParameterSet, year: int) -> list[ParameterLine]:
     """Every parameter that enters the vintage's figures, with where it comes from."""
-    source = "; ".join(params.sources) or f"parameter set {params.set_id}"
+    source = f"parameter set {params.set_id} v{params.version}"
     lines = [
         ParameterLine("Gasoline density rho", f"{params.density_kg_per_l}", "kg/L", source),
         ParameterLine("Gasoline NCV", f"{params.ncv_mj_per_kg}", "MJ/kg", source),
@@ -228,6 +228,7 @@ def report_data_from_pipeline(
         ],
         rows_read=rows_read,
         rows_accepted=rows_accepted,
+        parameter_sources=tuple(params.sources),
         notes=(
             "Project emissions per segment and per vehicle are allocated from station "
             "emissions by attributed energy and credited distance; monthly reductions are "
