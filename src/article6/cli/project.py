@@ -23,7 +23,7 @@ from article6.domain.allocation import AllocationRules
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import Entity, Purpose
 from article6.domain.projects import REVIEW_QUESTIONS, Verdict
-from article6.services import monitoring, projects
+from article6.services import documents, monitoring, projects
 from article6.services.commands import Receipt
 
 app = typer.Typer(
@@ -439,4 +439,46 @@ def perform_issuance(
             action_date=date.fromisoformat(on) if on else date.today(),
         ),
         _show,
+    )
+
+
+@app.command("loa-pdf")
+def loa_pdf(
+    authorization_id: str = typer.Option(..., "--authorization"),
+    out: Path = typer.Option(..., "--out"),
+    version: int | None = typer.Option(None, help="Default: the latest version."),
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Render the Letter of Authorization (or an amendment) as PDF, with its hash."""
+    run(
+        as_json,
+        lambda: {
+            "pdf": str(
+                documents.render_loa(engine_for(database_url), authorization_id, out, version)
+            )
+        },
+        lambda r: console.print(f"LoA written to {r['pdf']}"),
+    )
+
+
+@app.command("certificate")
+def certificate(
+    project_id: str = ProjectOption,
+    period: int = typer.Option(...),
+    out: Path = typer.Option(..., "--out"),
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Render the issuance certificate of a monitoring period as PDF."""
+    run(
+        as_json,
+        lambda: {
+            "pdf": str(
+                documents.render_issuance_certificate(
+                    engine_for(database_url), project_id, period, out
+                )
+            )
+        },
+        lambda r: console.print(f"Certificate written to {r['pdf']}"),
     )
