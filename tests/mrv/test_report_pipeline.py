@@ -1,31 +1,35 @@
-"""The pipeline over a simulated fleet: every injected fault is caught, and the report shows it."""
+"""A frozen run over a simulated fleet: every injected fault is caught; the report shows the run."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+import typer
 from openpyxl import load_workbook
 from pypdf import PdfReader
+from typer.testing import CliRunner
 
+from article6.cli.mrv_planning import register
 from article6.mrv.distance import gps_daily
 from article6.mrv.engine import Engine
-from article6.mrv.ingest import IngestReport, ingest_dataset
-from article6.mrv.params import ParameterSet, load_parameter_set
-from article6.mrv.pipeline import PipelineResult, run_pipeline
+from article6.mrv.ingest import ingest_dataset
+from article6.mrv.params import load_parameter_set
 from article6.mrv.quality import apply_identity_rules, union_all
-from article6.mrv.report import write_report
-from article6.mrv.report_data import report_data_from_pipeline
+from article6.mrv.report_run import report_data_from_run
+from article6.mrv.runs import calculate, load_run
 from article6.mrv.schema import SCHEMAS
 from article6.mrv.sim_faults import GPS_FAULT_KINDS, STATION_FAULT_KINDS, VEHICLE_FAULT_KINDS
 from article6.mrv.simulator import SimulationConfig, read_manifest, simulate_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
+PARAMS = ROOT / "params" / "khm-emoto-v1.toml"
 EPOCH = date(1970, 1, 1)
 
 # Row-level faults and the reason codes under which the quarantine may hold their row.
@@ -45,22 +49,22 @@ ROW_REASONS = {
 @dataclass(frozen=True)
 class Run:
     data_dir: Path
-    staging: Path
-    detail: Path
-    params: ParameterSet
-    ingest: IngestReport
-    result: PipelineResult
+    runs_dir: Path
+    run_id: str
+    document: dict[str, Any]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_id
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("pipeline")
-    data_dir, staging, detail = root / "data", root / "staging", root / "detail"
+    data_dir, runs_dir = root / "data", root / "runs"
     simulate_fleet(SimulationConfig(70, date(2025, 1, 1), 45, data_dir, seed=4, fault_rate=0.2))
-    ingest = ingest_dataset(data_dir, staging)
-    params = load_parameter_set(ROOT / "params" / "khm-emoto-v1.toml")
-    result = run_pipeline(staging, params, 2025, detail_dir=detail)
-    return Run(data_dir, staging, detail, params, ingest, result)
+    frozen = calculate(data_dir, PARAMS, 2025, freeze=True, runs_dir=runs_dir)
+    return Run(data_dir, runs_dir, frozen.run_id, load_run(runs_dir / frozen.run_id))
 
 
 def _local_day(ts: str) -> int:
@@ -71,13 +75,18 @@ def test_every_injected_fault_is_caught(run: Run) -> None:
     entries = read_manifest(run.data_dir)
     kinds = {entry.kind for entry in entries}
     assert kinds == set(VEHICLE_FAULT_KINDS) | set(STATION_FAULT_KINDS)
-    quarantine = pq.read_table(run.detail / "quarantine.parquet").to_pandas()
+    quarantine = pd.concat(
+        [
+            pd.read_parquet(run.run_dir / "quarantine.parquet"),
+            pd.read_parquet(run.run_dir / "ingest_quarantine.parquet"),
+        ]
+    )
     rows = quarantine.groupby(["record_type", "source_row"]).reason.agg(set)
-    rejected_days = {r["reason"]: r["days"] for r in run.result.rejected_days.to_pylist()}
-    vehicles = run.result.vehicles.to_pandas().set_index("vehicle_id")
-    stations = run.result.stations.to_pandas().set_index("station_id")
+    rejected_days = run.document["rejected_days"]
+    vehicles = pd.read_parquet(run.run_dir / "vehicles.parquet").set_index("vehicle_id")
+    stations = pd.read_parquet(run.run_dir / "stations.parquet").set_index("station_id")
     meters = pd.read_parquet(run.data_dir / "meters.parquet").set_index("meter_id")
-    daily = pq.read_table(run.detail / "daily.parquet").to_pandas()
+    daily = pd.read_parquet(run.run_dir / "daily.parquet")
     counts: dict[str, int] = {}
     for entry in entries:
         counts[entry.kind] = counts.get(entry.kind, 0) + 1
@@ -112,7 +121,7 @@ def test_gps_faults_are_caught_by_the_gps_rules(tmp_path: Path) -> None:
         )
     )
     ingest_dataset(data_dir, staging)
-    params = load_parameter_set(ROOT / "params" / "khm-emoto-v1.toml")
+    params = load_parameter_set(PARAMS)
     engine = Engine("duckdb")
     try:
         raw = {name: engine.read(staging / f"{name}.parquet") for name in SCHEMAS}
@@ -129,36 +138,66 @@ def test_gps_faults_are_caught_by_the_gps_rules(tmp_path: Path) -> None:
         assert reasons.get(entry.row + 1, set()) & expected[entry.kind], entry
 
 
-def test_report_of_a_pipeline_run_carries_its_figures(run: Run, tmp_path: Path) -> None:
-    read, accepted, _ = run.ingest.totals()
-    data = report_data_from_pipeline(
-        run.result,
-        run.params,
-        run_id="sim-4",
-        project="Korea-Cambodia e-motorcycles",
-        input_hash=run.ingest.input_hash,
-        code_version="test",
-        staging_dir=run.staging,
-        daily=pq.read_table(run.detail / "daily.parquet"),
-        rows_read=read,
-        rows_accepted=accepted,
-    )
-    total = data.totals[0]
-    # Allocation of project emissions to segments and vehicles conserves the totals.
-    assert sum(v.er_t for v in data.vehicles) == pytest.approx(total.be_t - total.pe_t)
-    assert sum(s.pe_t for s in data.segments) == pytest.approx(total.pe_t)
-    assert sum(m.distance_km for m in data.months) == pytest.approx(
-        sum(v.distance_km for v in data.vehicles)
-    )
-    assert len(data.vehicles) == run.result.vehicles.num_rows
-    reasons = {line.reason for line in data.quality}
-    assert {"duplicate_vin", "odometer_decrease", "other_programme"} <= reasons
+def _app() -> typer.Typer:
+    app = typer.Typer()
 
-    files = write_report(data, tmp_path / "report")
-    book = load_workbook(files.xlsx)
-    quality = list(book["Data quality"].iter_rows(min_row=2, values_only=True))
-    assert sum(row[2] for row in quality) == data.quarantined
-    summary = [row for row in book["Summary"].iter_rows(values_only=True) if row[0] == 2025]
-    assert summary[0][6] == total.issued_t
-    text = "\n".join(page.extract_text() for page in PdfReader(files.pdf).pages)
-    assert "sim-4" in text and run.ingest.input_hash in text and "duplicate_vin" in text
+    @app.callback()
+    def group() -> None:
+        """MRV."""
+
+    register(app)
+    return app
+
+
+def test_report_command_renders_a_frozen_run(run: Run, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    args = ["report", "--run", run.run_id, "--runs-dir", str(run.runs_dir), "--out", str(out)]
+    result = CliRunner().invoke(_app(), [*args, "--data", str(run.data_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["issued_t"] == run.document["issued_t"]
+
+    book = load_workbook(summary["xlsx"])
+    totals = [row for row in book["Summary"].iter_rows(values_only=True) if row[0] == 2025]
+    assert totals[0][1] == pytest.approx(run.document["be_t"])
+    assert totals[0][6] == run.document["issued_t"]
+    quality = {
+        (row[0], row[1]): row[2]
+        for row in book["Data quality"].iter_rows(min_row=2, values_only=True)
+    }
+    for record_type, reasons in run.document["quarantine"].items():
+        for reason, count in reasons.items():
+            assert quality[(record_type, reason)] == count
+    vehicles = list(book["Vehicles"].iter_rows(min_row=2, values_only=True))
+    assert len(vehicles) == run.document["vehicles_eligible"]
+    # Allocated per-vehicle reductions add up to the run's BE - PE.
+    assert sum(row[8] for row in vehicles) == pytest.approx(
+        run.document["be_t"] - run.document["pe_t"]
+    )
+    monthly = list(book["Monthly"].iter_rows(min_row=2, values_only=True))
+    assert [row[0] for row in monthly] == ["2025-01", "2025-02"]
+    assert sum(row[1] for row in monthly) == pytest.approx(run.document["distance_km"])
+    assert sum(row[2] for row in monthly) > 0
+    assert sum(row[3] for row in monthly) == pytest.approx(run.document["er_t"])
+
+    text = "\n".join(page.extract_text() for page in PdfReader(summary["pdf"]).pages)
+    assert run.run_id in text and run.document["input_hash"] in text
+    assert "duplicate_vin" in text and "other_programme" in text
+    assert f"{run.document['be_t']:,.3f}" in text
+
+
+def test_report_without_the_dataset_spreads_energy_and_says_so(run: Run, tmp_path: Path) -> None:
+    data = report_data_from_run(run.run_id, run.runs_dir)
+    assert sum(m.energy_kwh for m in data.months) == pytest.approx(run.document["energy_kwh"])
+    assert any("not supplied" in note for note in data.notes)
+    args = ["report", "--run", "no-such-run", "--runs-dir", str(run.runs_dir)]
+    failed = CliRunner().invoke(_app(), [*args, "--out", str(tmp_path)])
+    assert failed.exit_code == 2
+    wrong_data = CliRunner().invoke(
+        _app(),
+        [
+            *("report", "--run", run.run_id, "--runs-dir", str(run.runs_dir)),
+            *("--out", str(tmp_path), "--data", str(tmp_path)),
+        ],
+    )
+    assert wrong_data.exit_code != 0

@@ -3,7 +3,7 @@
 These commands plan and present rather than credit: `simulate` writes a
 realistic monitoring data set (with injected faults on request), `project`
 turns a rollout plan into expected reductions with their uncertainty, and
-`report` renders a calculation run as PDF and XLSX for verifiers. They join
+`report` renders a frozen calculation run as PDF and XLSX for verifiers. They join
 the `article6 mrv` group through `register`.
 """
 
@@ -26,7 +26,10 @@ from article6.mrv.projection import (
     monte_carlo,
     sensitivity,
 )
+from article6.mrv.report import write_report
+from article6.mrv.report_run import report_data_from_run
 from article6.mrv.rollout_plan import PlanError, load_plan
+from article6.mrv.runs import DEFAULT_RUNS_DIR, RunError
 from article6.mrv.simulator import SimulationConfig, simulate_fleet
 
 
@@ -219,7 +222,45 @@ def _show_projection(document: dict[str, Any]) -> None:
     console.print(curve)
 
 
+def report(
+    run_id: str = typer.Option(..., "--run", help="Id of a frozen calculation run."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PDF and XLSX."),
+    runs_dir: Path = typer.Option(
+        DEFAULT_RUNS_DIR, "--runs-dir", help="Where frozen runs are stored."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data", help="The run's dataset, for monthly energy from the meters."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Monitoring report of a calculation run: PDF for reading, XLSX for recomputing."""
+    try:
+        data = report_data_from_run(run_id, runs_dir, data_dir)
+        files = write_report(data, out)
+    except (RunError, ParameterError) as exc:
+        errors.print(f"[red]Cannot report[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    document = {
+        "run_id": data.run_id,
+        "pdf": str(files.pdf),
+        "xlsx": str(files.xlsx),
+        "issued_t": data.issued_t,
+        "vehicles": len(data.vehicles),
+        "quarantined_or_flagged": data.quarantined,
+    }
+    if as_json:
+        print_json(document)
+        return
+    console.print(
+        f"Report of run {data.run_id}: {data.issued_t:,} t issued, "
+        f"{len(data.vehicles):,} vehicles, {data.quarantined:,} rows quarantined or flagged"
+    )
+    console.print(f"  {files.pdf}")
+    console.print(f"  {files.xlsx}")
+
+
 def register(app: typer.Typer) -> None:
     """Add `simulate`, `project` and `report` to the `article6 mrv` group."""
     app.command("simulate")(simulate)
     app.command("project")(project)
+    app.command("report")(report)
