@@ -47,7 +47,7 @@ from article6.store import tables as t
 from article6.store.ledger_store import LedgerTransaction
 
 # Korea's acquiring authority in the reference case: it records Korea's NDC and balance.
-KOR_AUTHORITY = Actor("kor-authority", "KOR-MOTIE", "KOR", frozenset({Role.ACQUIRING_AUTHORITY}))
+KOR_AUTHORITY = Actor("kor-motie", "KOR-MOTIE", "KOR", frozenset({Role.ACQUIRING_AUTHORITY}))
 MAX_FILE_BYTES = 5_000_000
 
 
@@ -56,10 +56,12 @@ MAX_FILE_BYTES = 5_000_000
 
 def load_events(connection: Connection) -> Iterator[Event]:
     """Every journal event in order, decoded from the bytes that were hashed."""
-    rows = connection.execution_options(yield_per=5000).execute(
-        select(t.journal.c.seq, t.journal.c.body, t.journal.c.prev_hash, t.journal.c.hash).order_by(
-            t.journal.c.seq
-        )
+    rows = connection.execute(
+        (
+            select(
+                t.journal.c.seq, t.journal.c.body, t.journal.c.prev_hash, t.journal.c.hash
+            ).order_by(t.journal.c.seq)
+        ).execution_options(yield_per=5000)
     )
     for row in rows:
         body = json.loads(row.body)
