@@ -1,0 +1,106 @@
+"""Execution engines for the MRV pipeline: DuckDB (default) and Spark.
+
+The pipeline is a set of Ibis expressions; an engine reads the staged Parquet
+tables, materialises the intermediate results that several outputs share
+(so a lazy engine does not recompute them) and hands small results back as
+Arrow tables. DuckDB streams from disk on one machine; Spark runs the very
+same expressions in local mode or on a cluster.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+EngineName = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+
+
+def spark_session(master: str = "local[2]", shuffle_partitions: int = 4) -> Any:
+    """A Spark session set up for the pipeline: UTC clock, no UI, few partitions."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master(master)
+        .appName("article6-mrv")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class Engine:
+    """One Ibis connection plus the tables this pipeline run created on it."""
+
+    def __init__(
+        self, name: EngineName, session: Any | None = None, database: Path | None = None
+    ) -> None:
+        if name not in ENGINES:
+            raise ValueError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
+        self.name: EngineName = name
+        self._prefix = f"mrv_{uuid.uuid4().hex[:12]}_"
+        self._created: list[str] = []
+        self._session: Any = None
+        if name == "duckdb":
+            # A database file lets DuckDB spill intermediate tables to disk.
+            target = ":memory:" if database is None else str(database)
+            self.con: Any = ibis.duckdb.connect(target)
+        else:
+            self._session = session if session is not None else spark_session()
+            self.con = ibis.pyspark.connect(self._session)
+
+    def read(self, path: Path) -> ir.Table:
+        """A staged Parquet table."""
+        return self.con.read_parquet(str(path))
+
+    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+        """Compute an expression once and return it as a table of this engine."""
+        table_name = self._prefix + name
+        sql = self.con.compile(expr)
+        if self.name == "duckdb":
+            self.con.raw_sql(f'CREATE OR REPLACE TABLE "{table_name}" AS {sql}')
+        else:
+            # An eager local checkpoint cuts the lineage: later plans refer to
+            # the stored rows, not to the whole chain of earlier steps.
+            frame = self._session.sql(sql).localCheckpoint(eager=True)
+            frame.createOrReplaceTempView(table_name)
+        self._created.append(table_name)
+        return self.con.table(table_name)
+
+    def to_arrow(self, expr: ir.Table) -> pa.Table:
+        result: pa.Table = self.con.to_pyarrow(expr)
+        return result
+
+    def write_parquet(self, expr: ir.Table, path: Path) -> None:
+        """Stream an expression to Parquet without collecting it in memory.
+
+        DuckDB writes one file; Spark writes a folder of part files (both are
+        read back by ``pyarrow.parquet.read_table``).
+        """
+        sql = self.con.compile(expr)
+        if self.name == "duckdb":
+            target = str(path).replace("'", "''")
+            self.con.raw_sql(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        else:
+            self._session.sql(sql).write.mode("overwrite").parquet(str(path))
+
+    def close(self) -> None:
+        """Drop what this run created; the Spark session itself is left running."""
+        for table_name in self._created:
+            if self.name == "duckdb":
+                self.con.raw_sql(f'DROP TABLE IF EXISTS "{table_name}"')
+            else:
+                self._session.catalog.dropTempView(table_name)
+        self._created.clear()
+        if self.name == "duckdb":
+            self.con.disconnect()

@@ -1,0 +1,360 @@
+"""The MRV pipeline of one vintage: daily distance, energy, BE, PE per vehicle and station.
+
+Written once as Ibis expressions over the staged tables and run on DuckDB or
+Spark (``engine``). The steps, in order:
+
+1. identity rules and duplicate keys (``quality``);
+2. daily distance per vehicle with its quality rules (``distance``);
+3. station energy with meter, calibration and invoice rules (``energy``);
+4. per vehicle-year: days inside the service window and after the ER-rights
+   date only (E1), activity evidence, imputed share limits;
+5. per segment: the energy-consistency cap (E2) and SEC plausibility;
+   a segment with no metered energy charges off-meter, so its distance is
+   charged at SEC_max (E5 unmetered term) instead of being capped;
+6. per vehicle BE (E3, E4) and per station PE (E5).
+
+Everything large stays inside the engine; only per-vehicle, per-station and
+per-segment results, and counts of rejections, come back as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from article6.mrv import methodology
+from article6.mrv.distance import DistanceTables, daily_distance
+from article6.mrv.energy import station_energy
+from article6.mrv.engine import Engine, EngineName
+from article6.mrv.params import ParameterSet
+from article6.mrv.quality import apply_identity_rules, union_all
+from article6.mrv.reasons import ReasonCode
+from article6.mrv.schema import SCHEMAS
+
+EPOCH = date(1970, 1, 1)
+STEPS = ("load", "identity", "distance", "energy", "vehicles", "segments", "collect")
+
+StepCallback = Callable[[str], None]
+
+
+def day_index(day: date) -> int:
+    """Days since 1970-01-01 (the engine-neutral form of a local calendar day)."""
+    return (day - EPOCH).days
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Per-vehicle, per-station and per-segment results of one vintage, plus rejections."""
+
+    year: int
+    engine: str
+    vehicles: pa.Table
+    stations: pa.Table
+    segments: pa.Table
+    rejected: pa.Table
+    rejected_days: pa.Table
+
+
+def _parameter_tables(params: ParameterSet, year: int, work_dir: Path) -> tuple[Path, Path]:
+    rows = []
+    for item in params.categories:
+        rows.append(
+            {
+                "category": item.name,
+                "sec_min_kwh_per_km": item.sec_min_kwh_per_km,
+                "sec_max_kwh_per_km": item.sec_max_kwh_per_km,
+                "max_daily_km": item.max_daily_km,
+                "displacement_ratio": item.displacement_ratio,
+                "ef_bl_g_per_km": methodology.vintage_baseline_ef_g_per_km(params, item.name, year),
+            }
+        )
+    categories = work_dir / "param_categories.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), categories)
+    offsets = work_dir / "param_offsets.parquet"
+    pq.write_table(
+        pa.table({"k": pa.array(range(params.gap_fill_max_days + 1), pa.int64())}), offsets
+    )
+    return categories, offsets
+
+
+def run_pipeline(
+    staging_dir: Path,
+    params: ParameterSet,
+    year: int,
+    engine: EngineName = "duckdb",
+    spark_session: Any | None = None,
+    detail_dir: Path | None = None,
+    on_step: StepCallback | None = None,
+) -> PipelineResult:
+    """Run the pipeline for vintage `year` over a staged dataset.
+
+    With `detail_dir`, the daily distances and the quarantine are also written
+    there as Parquet (streamed by the engine, never collected in memory).
+    """
+    with tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch:
+        runner = Engine(engine, spark_session, Path(scratch) / "work.duckdb")
+        try:
+            return _run(runner, Path(staging_dir), params, year, Path(scratch), detail_dir, on_step)
+        finally:
+            runner.close()
+
+
+def _step(on_step: StepCallback | None, name: str) -> None:
+    if on_step is not None:
+        on_step(name)
+
+
+def _run(
+    runner: Engine,
+    staging_dir: Path,
+    params: ParameterSet,
+    year: int,
+    scratch: Path,
+    detail_dir: Path | None,
+    on_step: StepCallback | None,
+) -> PipelineResult:
+    first_day = day_index(date(year, 1, 1))
+    end_day = day_index(date(year + 1, 1, 1))
+    _step(on_step, "load")
+    categories_path, offsets_path = _parameter_tables(params, year, scratch)
+    raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in SCHEMAS}
+    categories = runner.read(categories_path)
+    offsets = runner.read(offsets_path)
+    _step(on_step, "identity")
+    cache = runner.materialize
+    tables, dedup = apply_identity_rules(raw, params, cache)
+    _step(on_step, "distance")
+    dist = daily_distance(
+        dedup["odometer_readings"], dedup["gps_pings"], tables, offsets, categories, params, cache
+    )
+    _step(on_step, "energy")
+    energy = station_energy(
+        dedup["meter_readings"],
+        tables,
+        dedup["meters"].meter_id,
+        dedup["vehicles"].vehicle_id,
+        first_day,
+        end_day,
+        params,
+        cache,
+    )
+    _step(on_step, "vehicles")
+    days, window_rejects = _vintage_days(dist, tables.vehicles, first_day, end_day)
+    days = runner.materialize(days, "days")
+    vehicle_year = runner.materialize(
+        _vehicle_year(days, dist, tables.vehicles, categories, first_day, end_day, params),
+        "vehicle_year",
+    )
+    stations = energy.stations
+    _step(on_step, "segments")
+    segments = runner.materialize(_segments(vehicle_year, stations, energy.segments), "segments")
+    vehicles_final = _vehicle_be(vehicle_year, segments)
+    stations_final = _station_pe(stations, params, year)
+    segments_final = _segment_pe(segments, params, year)
+    _step(on_step, "collect")
+    rejected = union_all([tables.rejected, dist.rejected, energy.rejected])
+    rejected_days = union_all([dist.rejected_days, window_rejects])
+    rejected_days = rejected_days.filter(
+        (rejected_days.day >= first_day) & (rejected_days.day < end_day)
+    )
+    if detail_dir is not None:
+        detail_dir.mkdir(parents=True, exist_ok=True)
+        runner.write_parquet(days.order_by(["vehicle_id", "day"]), detail_dir / "daily.parquet")
+        runner.write_parquet(
+            rejected.order_by(["record_type", "source_file", "source_row"]),
+            detail_dir / "quarantine.parquet",
+        )
+    rejected_counts = rejected.group_by(["record_type", "reason"]).aggregate(rows=rejected.count())
+    day_counts = rejected_days.group_by("reason").aggregate(
+        days=rejected_days.count(), distance_km=rejected_days.distance_km.sum()
+    )
+    return PipelineResult(
+        year=year,
+        engine=runner.name,
+        vehicles=runner.to_arrow(vehicles_final.order_by("vehicle_id")),
+        stations=runner.to_arrow(stations_final.order_by("station_id")),
+        segments=runner.to_arrow(segments_final.order_by("segment")),
+        rejected=runner.to_arrow(rejected_counts.order_by(["record_type", "reason"])),
+        rejected_days=runner.to_arrow(day_counts.order_by("reason")),
+    )
+
+
+def _vintage_days(
+    dist: DistanceTables, vehicles: ir.Table, first_day: int, end_day: int
+) -> tuple[ir.Table, ir.Table]:
+    """Days of the vintage inside each vehicle's credited window, and those outside it."""
+    v = vehicles.select(
+        _vid=vehicles.vehicle_id,
+        _er=vehicles.er_rights_signed_date.epoch_days().cast("int64"),
+        _start=vehicles.commission_date.epoch_days().cast("int64"),
+        _stop=vehicles.decommission_date.epoch_days().cast("int64"),
+    )
+    daily = dist.daily.filter((dist.daily.day >= first_day) & (dist.daily.day < end_day))
+    daily = daily.join(v, daily.vehicle_id == v._vid)
+    reason = ibis.cases(
+        (daily.day < daily._er, ReasonCode.BEFORE_ER_RIGHTS.value),
+        (daily.day < daily._start, ReasonCode.OUTSIDE_SERVICE_WINDOW.value),
+        (
+            daily._stop.notnull() & (daily.day >= daily._stop),
+            ReasonCode.OUTSIDE_SERVICE_WINDOW.value,
+        ),
+        else_=ibis.null("string"),
+    )
+    daily = daily.mutate(_reason=reason)
+    outside = daily.filter(daily._reason.notnull()).select(
+        vehicle_id=daily.vehicle_id,
+        day=daily.day,
+        distance_km=daily.distance_km,
+        reason=daily._reason,
+    )
+    inside = daily.filter(daily._reason.isnull()).select(
+        "vehicle_id", "day", "distance_km", "imputed", "source", "gps_mismatch"
+    )
+    return inside, outside
+
+
+def _vehicle_year(
+    days: ir.Table,
+    dist: DistanceTables,
+    vehicles: ir.Table,
+    categories: ir.Table,
+    first_day: int,
+    end_day: int,
+    params: ParameterSet,
+) -> ir.Table:
+    """Per accepted vehicle in service during the vintage: distance, evidence, flags."""
+    v = vehicles.mutate(
+        _er=vehicles.er_rights_signed_date.epoch_days().cast("int64"),
+        _start=vehicles.commission_date.epoch_days().cast("int64"),
+        _stop=vehicles.decommission_date.epoch_days().cast("int64"),
+    )
+    v = v.filter(
+        (v._er < end_day) & (v._start < end_day) & (v._stop.isnull() | (v._stop > first_day))
+    )
+    per_vehicle = days.group_by("vehicle_id").aggregate(
+        distance_km=days.distance_km.sum(),
+        imputed_km=days.distance_km.sum(where=days.imputed),
+        distance_days=days.count(),
+        gps_mismatch_days=days.gps_mismatch.cast("int64").sum(),
+    )
+    ev = dist.evidence.join(v.select("vehicle_id", "_er", "_start", "_stop"), "vehicle_id")
+    ev = ev.filter(
+        (ev.day >= first_day)
+        & (ev.day < end_day)
+        & (ev.day >= ev._er)
+        & (ev.day >= ev._start)
+        & (ev._stop.isnull() | (ev.day < ev._stop))
+    )
+    evidence = ev.group_by("vehicle_id").aggregate(evidence_days=ev.day.nunique())
+    tele = dist.telematics.filter(
+        (dist.telematics.day >= first_day) & (dist.telematics.day < end_day)
+    )
+    tele = tele.select("vehicle_id").distinct().mutate(has_telematics=ibis.literal(True))
+    base = v.select("vehicle_id", "category", "battery_mode")
+    out = base.left_join(per_vehicle, "vehicle_id").drop("vehicle_id_right")
+    out = out.left_join(evidence, "vehicle_id").drop("vehicle_id_right")
+    out = out.left_join(tele, "vehicle_id").drop("vehicle_id_right")
+    out = out.mutate(
+        distance_km=out.distance_km.fill_null(0.0),
+        imputed_km=out.imputed_km.fill_null(0.0),
+        distance_days=out.distance_days.fill_null(0),
+        gps_mismatch_days=out.gps_mismatch_days.fill_null(0),
+        evidence_days=out.evidence_days.fill_null(0),
+        has_telematics=out.has_telematics.fill_null(False),
+    )
+    share = ibis.ifelse(out.distance_km > 0, out.imputed_km / out.distance_km, 0.0)
+    out = out.mutate(imputed_share=share)
+    no_evidence = (out.distance_km > 0) & (out.evidence_days == 0)
+    zeroed = out.imputed_share > params.imputed_zero_share
+    high = (out.imputed_share > params.imputed_flag_share) & ~zeroed
+    out = out.mutate(
+        flag_no_evidence=no_evidence,
+        flag_imputed_zeroed=zeroed,
+        flag_imputed_high=high,
+        credited_km=ibis.ifelse(no_evidence | zeroed, 0.0, out.distance_km),
+    )
+    cats = categories.rename(_cat="category")
+    out = out.join(cats, out.category == cats._cat).drop("_cat")
+    return out.mutate(segment=out.battery_mode)
+
+
+def _segments(vehicle_year: ir.Table, stations: ir.Table, shares: ir.Table) -> ir.Table:
+    """Per segment: energy, credited distance, SEC bounds and the E2 scale factor."""
+    st = stations.select(_sid=stations.station_id, _kwh=stations.energy_kwh)
+    attributed = shares.join(st, shares.station_id == st._sid)
+    seg_energy = attributed.group_by("segment").aggregate(
+        energy_kwh=(attributed._kwh * attributed.share).sum()
+    )
+    driving = vehicle_year.filter(vehicle_year.credited_km > 0)
+    seg_distance = driving.group_by("segment").aggregate(
+        distance_km=driving.credited_km.sum(),
+        sec_min_kwh_per_km=driving.sec_min_kwh_per_km.min(),
+        sec_max_kwh_per_km=driving.sec_max_kwh_per_km.max(),
+        vehicles=driving.count(),
+    )
+    seg = seg_distance.outer_join(seg_energy, seg_distance.segment == seg_energy.segment)
+    seg = seg.select(
+        segment=seg.segment.fill_null(seg.segment_right),
+        distance_km=seg.distance_km.fill_null(0.0),
+        energy_kwh=seg.energy_kwh.fill_null(0.0),
+        sec_min_kwh_per_km=seg.sec_min_kwh_per_km,
+        sec_max_kwh_per_km=seg.sec_max_kwh_per_km,
+        vehicles=seg.vehicles.fill_null(0),
+    )
+    metered = seg.energy_kwh > 0
+    cap_km = seg.energy_kwh / seg.sec_min_kwh_per_km
+    binding = metered & (seg.distance_km > cap_km)
+    implied = ibis.ifelse(
+        seg.distance_km > 0, seg.energy_kwh / seg.distance_km, ibis.null("float64")
+    )
+    return seg.mutate(
+        implied_sec_kwh_per_km=implied,
+        metered=metered,
+        flag_sec_below_min=binding,
+        flag_sec_above_max=metered & (implied > seg.sec_max_kwh_per_km).fill_null(False),
+        scale=ibis.ifelse(binding, cap_km / seg.distance_km, 1.0),
+        unmetered_km=ibis.ifelse(metered, 0.0, seg.distance_km),
+    )
+
+
+def _vehicle_be(vehicle_year: ir.Table, segments: ir.Table) -> ir.Table:
+    """(E2, E4) distance after the segment cap and baseline emissions per vehicle."""
+    seg = segments.select(_seg=segments.segment, _scale=segments.scale)
+    out = vehicle_year.left_join(seg, vehicle_year.segment == seg._seg).drop("_seg")
+    final_km = out.credited_km * out._scale.fill_null(1.0)
+    out = out.mutate(scale=out._scale.fill_null(1.0), final_km=final_km).drop("_scale")
+    be = out.ef_bl_g_per_km * out.final_km * out.displacement_ratio / methodology.GRAMS_PER_TONNE
+    return out.mutate(be_t=be, operating=out.final_km > 0)
+
+
+def _station_pe(stations: ir.Table, params: ParameterSet, year: int) -> ir.Table:
+    """(E5) project emissions per station by supply; metered solar counts zero."""
+    grid = methodology.vintage_grid_factor_t_per_mwh(params, year)
+    factor = ibis.cases(
+        (stations.supply.isin(["grid", "grid_pv"]), grid),
+        (stations.supply == "diesel", params.captive_fossil_ef_t_per_mwh),
+        else_=0.0,
+    )
+    return stations.mutate(
+        factor_t_per_mwh=factor,
+        pe_t=stations.energy_kwh / methodology.KWH_PER_MWH * factor,
+    )
+
+
+def _segment_pe(segments: ir.Table, params: ParameterSet, year: int) -> ir.Table:
+    """(E5, unmetered term) distance charged off-meter at SEC_max on the grid."""
+    grid = methodology.vintage_grid_factor_t_per_mwh(params, year)
+    unmetered_kwh = segments.unmetered_km * segments.sec_max_kwh_per_km.fill_null(0.0)
+    return segments.mutate(
+        unmetered_kwh=unmetered_kwh,
+        unmetered_pe_t=unmetered_kwh / methodology.KWH_PER_MWH * grid,
+    )

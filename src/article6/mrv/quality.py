@@ -1,0 +1,340 @@
+"""Quality rules on monitoring records, written once as Ibis expressions.
+
+Each rule splits a table into the rows it keeps and the rows it rejects; a
+rejected row keeps its source file and row and gets one reason code
+(``ReasonCode``), so it can be found, explained and corrected. Rules run in
+the order of precedence of the codes, each on the survivors of the previous
+one, so a row is reported under the first rule it breaks. The same
+expressions run on DuckDB and on Spark.
+
+The identity rules live here (unique keys, VIN and plate, device to vehicle
+one-to-one at any time, other programmes, eligibility of vehicles, stations
+and meters). Telematics plausibility rules (odometer, GPS) are in
+``distance``, meter rules in ``energy``; they use the helpers of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from article6.mrv.params import ParameterSet
+from article6.mrv.reasons import ReasonCode
+from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
+
+__all__ = [
+    "FAR_FUTURE",
+    "QualityTables",
+    "ReasonCode",
+    "apply_identity_rules",
+    "drop_duplicate_keys",
+    "local_day",
+    "rejects",
+    "split",
+]
+
+# Asia/Phnom_Penh has been UTC+7 without daylight saving since 1945, so a fixed
+# offset gives the local calendar day on every engine without zone databases.
+LOCAL_OFFSET_S = 7 * 3600
+SECONDS_PER_DAY = 86400
+FAR_FUTURE = ibis.timestamp("9999-01-01 00:00:00")
+
+# Materialises an intermediate table on the engine (name is a hint). Keeping
+# stage results keeps each query plan small, which Spark's optimizer needs.
+Cache = Callable[[ir.Table, str], ir.Table]
+
+
+def no_cache(table: ir.Table, name: str) -> ir.Table:
+    """Leave the expression lazy (pure-expression use, tests of single rules)."""
+    del name
+    return table
+
+
+def local_day(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Local (Asia/Phnom_Penh) calendar day of a UTC instant, as days since 1970-01-01."""
+    seconds = ts.epoch_seconds().cast("int64") + LOCAL_OFFSET_S
+    return (seconds // SECONDS_PER_DAY).cast("int64")
+
+
+def rejects(
+    table: ir.Table,
+    record_type: str,
+    reason: ReasonCode,
+    column: str,
+    detail: ir.Value | None = None,
+) -> ir.Table:
+    """Quarantine rows in the common layout: record, source file and row, column, reason."""
+    return table.select(
+        record_type=ibis.literal(record_type),
+        source_file=table[SOURCE_FILE],
+        source_row=table[SOURCE_ROW],
+        column=ibis.literal(column),
+        reason=ibis.literal(reason.value),
+        detail=ibis.literal("") if detail is None else detail.cast("string").fill_null(""),
+    )
+
+
+def split(
+    table: ir.Table,
+    bad: ir.BooleanValue,
+    record_type: str,
+    reason: ReasonCode,
+    column: str,
+    detail: ir.Value | None = None,
+) -> tuple[ir.Table, ir.Table]:
+    """Keep the rows where `bad` is false (or unknown); reject the others with `reason`."""
+    flag = bad.fill_null(False)
+    marked = table.mutate(_bad=flag)
+    kept = marked.filter(~marked._bad).drop("_bad")
+    rejected_rows = marked.filter(marked._bad)
+    detail_expr = None if detail is None else rejected_rows[detail.get_name()]
+    return kept, rejects(rejected_rows, record_type, reason, column, detail_expr)
+
+
+def drop_duplicate_keys(table: ir.Table, record_type: str) -> tuple[ir.Table, ir.Table]:
+    """Later copies of a key (by source file and row) are rejected; the first is kept."""
+    key = list(SCHEMAS[record_type].key)
+    window = ibis.window(group_by=key, order_by=[table[SOURCE_FILE], table[SOURCE_ROW]])
+    ranked = table.mutate(_rank=ibis.row_number().over(window))
+    kept, rejected = split(ranked, ranked._rank > 0, record_type, ReasonCode.DUPLICATE_KEY, key[0])
+    return kept.drop("_rank"), rejected
+
+
+def union_all(tables: Sequence[ir.Table]) -> ir.Table:
+    result = tables[0]
+    for table in tables[1:]:
+        result = result.union(table, distinct=False)
+    return result
+
+
+@dataclass(frozen=True)
+class QualityTables:
+    """Accepted entity tables after the identity rules, with all rejections."""
+
+    vehicles: ir.Table
+    assignments: ir.Table
+    stations: ir.Table
+    meters: ir.Table
+    swaps: ir.Table
+    charges: ir.Table
+    batteries: ir.Table
+    calibrations: ir.Table
+    invoices: ir.Table
+    rejected: ir.Table
+
+
+def reference_rule(
+    table: ir.Table,
+    record_type: str,
+    column: str,
+    accepted_ids: ir.Column,
+    all_ids: ir.Column,
+    unknown: ReasonCode,
+    excluded: ReasonCode,
+    optional: bool = False,
+) -> tuple[ir.Table, list[ir.Table]]:
+    """A reference must name a known record, and one that was not itself rejected."""
+    value = table[column]
+    missing_ok = value.isnull() if optional else ibis.literal(False)
+    kept, bad_unknown = split(
+        table, ~missing_ok & ~value.isin(all_ids), record_type, unknown, column, value
+    )
+    value = kept[column]
+    missing_ok = value.isnull() if optional else ibis.literal(False)
+    kept, bad_excluded = split(
+        kept, ~missing_ok & ~value.isin(accepted_ids), record_type, excluded, column, value
+    )
+    return kept, [bad_unknown, bad_excluded]
+
+
+def _overlaps(table: ir.Table, column: str) -> ir.Table:
+    """Assignment rows whose validity overlaps another row for the same device or vehicle."""
+    left = table.select(
+        _k=table[column],
+        _f=table[SOURCE_FILE],
+        _r=table[SOURCE_ROW],
+        _from=table.valid_from,
+        _to=table.valid_to.fill_null(FAR_FUTURE),
+    )
+    right = left.rename(_k2="_k", _f2="_f", _r2="_r", _from2="_from", _to2="_to")
+    pairs = left.join(
+        right,
+        [
+            left._k == right._k2,
+            (left._f != right._f2) | (left._r != right._r2),
+            left._from < right._to2,
+            right._from2 < left._to,
+        ],
+    )
+    return pairs.select(_f=pairs._f, _r=pairs._r).distinct()
+
+
+def apply_identity_rules(
+    raw: dict[str, ir.Table], params: ParameterSet, cache: Cache = no_cache
+) -> tuple[QualityTables, dict[str, ir.Table]]:
+    """Run the identity and eligibility rules over the staged entity tables.
+
+    Returns the accepted entities and the deduplicated high-volume tables
+    (readings, pings) still to be checked by the distance and energy rules.
+    """
+    out: list[ir.Table] = []
+    dedup: dict[str, ir.Table] = {}
+    for name, table in raw.items():
+        kept, bad = drop_duplicate_keys(table, name)
+        dedup[name] = kept
+        out.append(bad)
+    for name in ("vehicles", "stations", "meters", "other_programme_vehicles"):
+        dedup[name] = cache(dedup[name], f"{name}_unique")
+
+    vehicles = dedup["vehicles"]
+    vin_count = vehicles.vin.count().over(ibis.window(group_by=vehicles.vin))
+    plate_count = vehicles.plate.count().over(ibis.window(group_by=vehicles.plate))
+    vehicles = vehicles.mutate(_vins=vin_count, _plates=plate_count)
+    vehicles, bad = split(vehicles, vehicles._vins > 1, "vehicles", ReasonCode.DUPLICATE_VIN, "vin")
+    out.append(bad)
+    vehicles, bad = split(
+        vehicles, vehicles._plates > 1, "vehicles", ReasonCode.DUPLICATE_PLATE, "plate"
+    )
+    out.append(bad)
+    vehicles = cache(vehicles.drop("_vins", "_plates"), "vehicles_identity")
+    others = dedup["other_programme_vehicles"]
+    other_vins = others.filter(others.vin.notnull()).vin
+    other_plates = others.filter(others.plate.notnull()).plate
+    listed = vehicles.vin.isin(other_vins) | vehicles.plate.isin(other_plates)
+    vehicles, bad = split(vehicles, listed, "vehicles", ReasonCode.OTHER_PROGRAMME, "vin")
+    out.append(bad)
+    known = list(params.category_names())
+    vehicles, bad = split(
+        vehicles,
+        ~vehicles.category.isin(known),
+        "vehicles",
+        ReasonCode.UNKNOWN_CATEGORY,
+        "category",
+        vehicles.category,
+    )
+    out.append(bad)
+    vehicles, bad = split(
+        vehicles,
+        vehicles.er_rights_signed_date.isnull(),
+        "vehicles",
+        ReasonCode.NO_ER_RIGHTS,
+        "er_rights_signed_date",
+    )
+    out.append(bad)
+    vehicles = cache(vehicles, "vehicles_accepted")
+
+    all_vehicle_ids = dedup["vehicles"].vehicle_id
+    assignments, bads = reference_rule(
+        dedup["device_assignments"],
+        "device_assignments",
+        "vehicle_id",
+        vehicles.vehicle_id,
+        all_vehicle_ids,
+        ReasonCode.UNKNOWN_VEHICLE,
+        ReasonCode.VEHICLE_EXCLUDED,
+    )
+    out.extend(bads)
+    overlapping = _overlaps(assignments, "device_id").union(_overlaps(assignments, "vehicle_id"))
+    flagged = assignments.left_join(
+        overlapping.distinct(),
+        [assignments[SOURCE_FILE] == overlapping._f, assignments[SOURCE_ROW] == overlapping._r],
+    )
+    flagged = flagged.mutate(_overlap=flagged._f.notnull()).drop("_f", "_r")
+    assignments, bad = split(
+        flagged, flagged._overlap, "device_assignments", ReasonCode.DEVICE_OVERLAP, "valid_from"
+    )
+    assignments = cache(assignments.drop("_overlap"), "assignments_accepted")
+    out.append(bad)
+
+    stations = dedup["stations"]
+    stations, bad = split(
+        stations,
+        stations.other_programme_id.notnull(),
+        "stations",
+        ReasonCode.OTHER_PROGRAMME,
+        "other_programme_id",
+        stations.other_programme_id,
+    )
+    out.append(bad)
+    stations = cache(stations, "stations_accepted")
+    all_station_ids = dedup["stations"].station_id
+    meters, bads = reference_rule(
+        dedup["meters"],
+        "meters",
+        "station_id",
+        stations.station_id,
+        all_station_ids,
+        ReasonCode.UNKNOWN_STATION,
+        ReasonCode.STATION_EXCLUDED,
+    )
+    out.extend(bads)
+    meters = cache(meters, "meters_accepted")
+    swaps, bads = reference_rule(
+        dedup["swap_events"],
+        "swap_events",
+        "station_id",
+        stations.station_id,
+        all_station_ids,
+        ReasonCode.UNKNOWN_STATION,
+        ReasonCode.STATION_EXCLUDED,
+    )
+    out.extend(bads)
+    swaps, bads = reference_rule(
+        swaps,
+        "swap_events",
+        "vehicle_id",
+        vehicles.vehicle_id,
+        all_vehicle_ids,
+        ReasonCode.UNKNOWN_VEHICLE,
+        ReasonCode.VEHICLE_EXCLUDED,
+    )
+    out.extend(bads)
+    # Charge sessions of vehicles outside the project are legitimate records:
+    # their metered energy is taken out of the station's total.
+    charges, bads = reference_rule(
+        dedup["charge_sessions"],
+        "charge_sessions",
+        "station_id",
+        stations.station_id,
+        all_station_ids,
+        ReasonCode.UNKNOWN_STATION,
+        ReasonCode.STATION_EXCLUDED,
+    )
+    out.extend(bads)
+    all_meter_ids = dedup["meters"].meter_id
+    calibrations, bads = reference_rule(
+        dedup["meter_calibrations"],
+        "meter_calibrations",
+        "meter_id",
+        meters.meter_id,
+        all_meter_ids,
+        ReasonCode.UNKNOWN_METER,
+        ReasonCode.METER_EXCLUDED,
+    )
+    out.extend(bads)
+    invoices, bads = reference_rule(
+        dedup["utility_invoices"],
+        "utility_invoices",
+        "station_id",
+        stations.station_id,
+        all_station_ids,
+        ReasonCode.UNKNOWN_STATION,
+        ReasonCode.STATION_EXCLUDED,
+    )
+    out.extend(bads)
+    tables = QualityTables(
+        vehicles=vehicles,
+        assignments=assignments,
+        stations=stations,
+        meters=meters,
+        swaps=cache(swaps, "swaps"),
+        charges=cache(charges, "charges"),
+        batteries=cache(dedup["batteries"], "batteries"),
+        calibrations=cache(calibrations, "calibrations"),
+        invoices=cache(invoices, "invoices"),
+        rejected=cache(union_all(out), "identity_rejected"),
+    )
+    return tables, dedup
