@@ -122,7 +122,10 @@ def plan_faults(
     partner = np.full(fleet.size, NO_FAULT, dtype=np.int64)
     unfaulty = np.setdiff1d(eligible, chosen)
     partner_pool = unfaulty if unfaulty.shape[0] else eligible
-    partner[chosen] = rng.choice(partner_pool, size=int(chosen.shape[0]))
+    # Distinct partners where possible, so a duplicated VIN appears exactly twice.
+    partner[chosen] = rng.choice(
+        partner_pool, size=int(chosen.shape[0]), replace=partner_pool.shape[0] < chosen.shape[0]
+    )
 
     commission = fleet.commission_day.copy()
     decommission = fleet.decommission_day.copy()
