@@ -1,0 +1,1 @@
+"""The REST API: FastAPI routers over the service layer, one router per resource."""

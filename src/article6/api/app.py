@@ -1,0 +1,58 @@
+"""The application factory: settings, engine, session cookie, problem documents, routers.
+
+`create_app` builds one FastAPI application on one database; the web
+application's pages are mounted on the same app so that both share the
+engine, the session cookie and the authentication dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from article6.api import auth
+from article6.api.problems import install_problem_handlers
+from article6.settings import load_settings
+from article6.store.database import make_engine
+
+API_TITLE = "article6 — Article 6.2 cooperative approaches"
+API_VERSION = "1"
+
+
+def create_app(database_url: str | None = None, key_dir: Path | None = None) -> FastAPI:
+    """The REST API (and, mounted on it, the web application) on one database.
+
+    Defaults come from the settings (`ARTICLE6_DATABASE_URL`, `ARTICLE6_KEY_DIR`).
+    The schema is expected to be current (`article6 db upgrade`)."""
+    settings = load_settings()
+    url = database_url or settings.database_url
+    keys = key_dir if key_dir is not None else settings.key_dir
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=(
+            "Registry, project workflow, monitoring, accounting, reporting and finance "
+            "of Article 6.2 cooperative approaches. Errors are application/problem+json; "
+            "mutations honour an Idempotency-Key header."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.engine = make_engine(url)
+    app.state.key_dir = keys
+    app.state.login_limiter = auth.LoginRateLimiter()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=auth.session_secret(keys),
+        session_cookie=auth.SESSION_COOKIE,
+        max_age=auth.SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=os.environ.get("ARTICLE6_SECURE_COOKIES") == "1",
+    )
+    install_problem_handlers(app)
+    app.include_router(auth.router)
+    return app

@@ -1,0 +1,248 @@
+"""Who is calling: a signed session cookie for people, bearer API tokens for machines.
+
+The session cookie holds only the user id, signed with the secret from
+`ARTICLE6_SECRET_KEY` (or a random secret generated once into the key
+directory); every request reloads the user, so a deactivated user loses access
+at once. Machines send `Authorization: Bearer a6_…` tokens issued by
+`POST /api/v1/session/tokens`. Sign-in attempts are limited per client address
+and per user name in a bounded in-memory sliding window.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from article6.api.deps import EngineDep
+from article6.api.schemas import ActorOut, actor_out
+from article6.domain.errors import ActionRefused, RejectionCode
+from article6.domain.permissions import Actor
+from article6.services import identity
+
+SESSION_COOKIE = "article6_session"
+SESSION_MAX_AGE_S = 8 * 3600
+SECRET_FILE = "session-secret"
+SESSION_USER = "user_id"
+MAX_PASSWORD_CHARS = 1024
+
+
+def session_secret(key_dir: Path) -> str:
+    """`ARTICLE6_SECRET_KEY`, or a secret generated once into the key directory."""
+    configured = os.environ.get("ARTICLE6_SECRET_KEY")
+    if configured:
+        if len(configured) < 32:
+            raise ValueError("ARTICLE6_SECRET_KEY must have at least 32 characters")
+        return configured
+    path = key_dir / SECRET_FILE
+    if not path.exists():
+        key_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: read theirs
+        else:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < 32:
+        raise ValueError(f"{path} holds a session secret shorter than 32 characters")
+    return secret
+
+
+class LoginThrottled(Exception):
+    """Too many sign-in attempts from one address or for one user name."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many sign-in attempts; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class LoginRateLimiter:
+    """At most `attempts` failed sign-ins per key in `window_s`, remembering at most
+    `max_keys` keys (the least recently seen are forgotten first)."""
+
+    attempts: int = 10
+    window_s: float = 300.0
+    max_keys: int = 10_000
+
+    def __post_init__(self) -> None:
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, keys: list[str], now: float | None = None) -> None:
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            for key in keys:
+                failures = self._recent(key, moment)
+                if len(failures) >= self.attempts:
+                    retry = int(failures[0] + self.window_s - moment) + 1
+                    raise LoginThrottled(max(retry, 1))
+
+    def record_failure(self, keys: list[str], now: float | None = None) -> None:
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            for key in keys:
+                failures = self._recent(key, moment)
+                failures.append(moment)
+                self._failures[key] = failures
+                self._failures.move_to_end(key)
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
+
+    def record_success(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+    def _recent(self, key: str, moment: float) -> deque[float]:
+        failures = self._failures.get(key, deque(maxlen=self.attempts))
+        while failures and failures[0] <= moment - self.window_s:
+            failures.popleft()
+        return failures
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _limiter(request: Request) -> LoginRateLimiter:
+    limiter = request.app.state.login_limiter
+    assert isinstance(limiter, LoginRateLimiter)
+    return limiter
+
+
+def sign_in(request: Request, engine: Engine, user_id: str, password: str) -> Actor:
+    """Check the password (rate-limited) and start a session for the user.
+
+    Raises `LoginThrottled` when the address or user name has failed too often,
+    `ActionRefused` (authentication_failed) on a wrong user or password."""
+    limiter = _limiter(request)
+    keys = [f"address:{client_address(request)}", f"user:{user_id.lower()}"]
+    limiter.check(keys)
+    try:
+        actor = identity.authenticate(engine, user_id, password)
+    except ActionRefused:
+        limiter.record_failure(keys)
+        raise
+    limiter.record_success([f"user:{user_id.lower()}"])
+    request.session.clear()
+    request.session[SESSION_USER] = actor.user_id
+    return actor
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="article6"'})
+
+
+def resolve_actor(request: Request, engine: Engine) -> Actor | None:
+    """The caller from a bearer token or the session cookie; None if neither is sent.
+
+    A bad token is an error (401), a stale session (user gone or deactivated)
+    is simply cleared."""
+    token = _bearer_token(request)
+    if token is not None:
+        try:
+            return identity.actor_from_token(engine, token)
+        except ActionRefused as refused:
+            raise _unauthorized(refused.message) from refused
+    if "session" not in request.scope:
+        return None
+    user_id = request.session.get(SESSION_USER)
+    if not isinstance(user_id, str):
+        return None
+    try:
+        return identity.load_actor(engine, user_id)
+    except ActionRefused:
+        request.session.clear()
+        return None
+
+
+def optional_actor(request: Request, engine: EngineDep) -> Actor | None:
+    """Dependency: the signed-in actor, or None for anonymous callers."""
+    return resolve_actor(request, engine)
+
+
+def current_actor(request: Request, engine: EngineDep) -> Actor:
+    """Dependency: the signed-in actor; 401 problem+json if nobody is signed in."""
+    actor = resolve_actor(request, engine)
+    if actor is None:
+        raise _unauthorized("sign in (POST /api/v1/session) or send a bearer API token")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
+
+
+class LoginIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64, examples=["khm-registry"])
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+
+
+class TokenIn(BaseModel):
+    label: str = Field(min_length=1, max_length=100, examples=["telematics upload"])
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="The secret, shown once; send as 'Authorization: Bearer …'")
+    label: str
+    seq: int
+
+
+router = APIRouter(prefix="/api/v1/session", tags=["session"])
+
+
+@router.post("", response_model=ActorOut, summary="Sign in and start a session")
+def login(body: LoginIn, request: Request, engine: EngineDep) -> ActorOut:
+    try:
+        actor = sign_in(request, engine, body.user_id, body.password)
+    except LoginThrottled as throttled:
+        raise HTTPException(
+            429, str(throttled), headers={"Retry-After": str(throttled.retry_after_s)}
+        ) from throttled
+    except ActionRefused as refused:
+        if refused.code is RejectionCode.AUTHENTICATION_FAILED:
+            raise _unauthorized(refused.message) from refused
+        raise
+    return actor_out(actor)
+
+
+@router.get("", response_model=ActorOut, summary="The signed-in user")
+def whoami(actor: CurrentActor) -> ActorOut:
+    return actor_out(actor)
+
+
+@router.delete("", status_code=204, summary="Sign out")
+def logout(request: Request) -> None:
+    sign_out(request)
+
+
+@router.post("/tokens", response_model=TokenOut, status_code=201, summary="Issue an API token")
+def create_token(body: TokenIn, actor: CurrentActor, engine: EngineDep) -> TokenOut:
+    token, receipt = identity.issue_api_token(engine, actor=actor, label=body.label)
+    return TokenOut(token=token, label=body.label, seq=receipt.seq)
