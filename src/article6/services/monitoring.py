@@ -17,15 +17,15 @@ from sqlalchemy import Engine, insert, update
 
 from article6.domain.allocation import Recipient, RemainderTo, allocate
 from article6.domain.errors import ActionRefused, RejectionCode
-from article6.domain.permissions import Actor, Command, Target, authorize
+from article6.domain.permissions import Actor, Command, authorize
 from article6.domain.projects import PeriodAction, PeriodState, ProjectState, next_period_state
 from article6.services import actions
 from article6.services.commands import Receipt
 from article6.services.projects import (
     ProjectView,
     _project_command,
-    _target,
     developer_account,
+    project_target,
 )
 from article6.store import workflow_tables as w
 from article6.store.ledger_store import LedgerTransaction
@@ -105,7 +105,7 @@ def submit_monitoring_report(
     params_hash: str | None = None,
 ) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.SUBMIT_MONITORING_REPORT, _target(tx, project))
+        authorize(actor, Command.SUBMIT_MONITORING_REPORT, project_target(project))
         if project.state is not ProjectState.REGISTERED:
             raise ActionRefused(
                 RejectionCode.INVALID_TRANSITION,
@@ -154,7 +154,7 @@ def assign_verifier(
     engine: Engine, *, actor: Actor, project_id: str, period: int, verifier: str
 ) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.ASSIGN_VERIFIER, _target(tx, project))
+        authorize(actor, Command.ASSIGN_VERIFIER, project_target(project))
         if verifier == project.developer:
             raise ActionRefused(
                 RejectionCode.PERMISSION_DENIED,
@@ -189,7 +189,7 @@ def verify_period(
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         current = _period(project, period)
         assigned = frozenset({current["verifier"]} if current["verifier"] else set())
-        authorize(actor, Command.VERIFY_PERIOD, _target(tx, project, assigned))
+        authorize(actor, Command.VERIFY_PERIOD, project_target(project, assigned))
         verified = _vintage_table(verified_t, project)
         for vintage, quantity in verified.items():
             reported = current["reported_t"].get(vintage, 0)
@@ -219,7 +219,7 @@ def verify_period(
 
 def request_issuance(engine: Engine, *, actor: Actor, project_id: str, period: int) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.REQUEST_ISSUANCE, _target(tx, project))
+        authorize(actor, Command.REQUEST_ISSUANCE, project_target(project))
         return _advance(tx, project, period, PeriodAction.REQUEST_ISSUANCE, "IssuanceRequested", {})
 
     return _project_command(engine, actor, "RequestIssuance", project_id, {"period": period}, step)
@@ -247,7 +247,7 @@ def perform_issuance(
     """Issue the verified reductions of a period and allocate every vintage by the rules."""
 
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.PERFORM_ISSUANCE, _target(tx, project))
+        authorize(actor, Command.PERFORM_ISSUANCE, project_target(project))
         current = _period(project, period)
         if project.state is not ProjectState.REGISTERED or project.authorization_id is None:
             raise ActionRefused(
@@ -360,7 +360,3 @@ def _issue_and_allocate(
                 **moving, to_account=account, authorization_id=str(project.authorization_id)
             ).handler(tx)
         serial += quantity
-
-
-def period_target(project: ProjectView) -> Target:
-    return Target(party=project.proposal.host_party, organisation_id=project.developer)

@@ -132,9 +132,8 @@ def _members(tx: LedgerTransaction, approach_id: str) -> frozenset[str]:
     return frozenset(r.organisation_id for r in rows)
 
 
-def _target(
-    tx: LedgerTransaction, project: ProjectView, assigned: frozenset[str] = frozenset()
-) -> Target:
+def project_target(project: ProjectView, assigned: frozenset[str] = frozenset()) -> Target:
+    """What permissions look at: the host Party, the developer, who is assigned."""
     return Target(
         party=project.proposal.host_party, organisation_id=project.developer, assigned=assigned
     )
@@ -296,7 +295,7 @@ def submit_project(
     """Submit (or resubmit after requested changes), optionally with a revised proposal."""
 
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.SUBMIT_PROJECT, _target(tx, project))
+        authorize(actor, Command.SUBMIT_PROJECT, project_target(project))
         extra: dict[str, Any] = {}
         if proposal is not None:
             extra["data"] = json.dumps(proposal.to_dict())
@@ -308,7 +307,7 @@ def submit_project(
 
 def start_review(engine: Engine, *, actor: Actor, project_id: str) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.START_REVIEW, _target(tx, project))
+        authorize(actor, Command.START_REVIEW, project_target(project))
         if not _members(tx, project.approach_id):
             raise ActionRefused(
                 RejectionCode.INVALID_REVIEW, f"approach {project.approach_id} has no working group"
@@ -332,7 +331,7 @@ def review_project(
 
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         members = _members(tx, project.approach_id)
-        authorize(actor, Command.REVIEW_PROJECT, _target(tx, project, members))
+        authorize(actor, Command.REVIEW_PROJECT, project_target(project, members))
         if project.state is not ProjectState.IN_REVIEW:
             next_project_state(project.state, ProjectAction.COMPLETE_REVIEW)
         rows = tx.connection.execute(
@@ -388,7 +387,7 @@ def review_project(
 
 def reject_project(engine: Engine, *, actor: Actor, project_id: str, reason: str) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.REJECT_PROJECT, _target(tx, project))
+        authorize(actor, Command.REJECT_PROJECT, project_target(project))
         if not reason.strip():
             raise ActionRefused(RejectionCode.INVALID_REVIEW, "a rejection must give its reason")
         return _move(tx, project, ProjectAction.REJECT, reason)
@@ -398,7 +397,7 @@ def reject_project(engine: Engine, *, actor: Actor, project_id: str, reason: str
 
 def withdraw_project(engine: Engine, *, actor: Actor, project_id: str, reason: str = "") -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.WITHDRAW_PROJECT, _target(tx, project))
+        authorize(actor, Command.WITHDRAW_PROJECT, project_target(project))
         return _move(tx, project, ProjectAction.WITHDRAW, reason)
 
     return _project_command(engine, actor, "WithdrawProject", project_id, {"reason": reason}, step)
@@ -417,7 +416,7 @@ def issue_loa(
     """The host's chair signs the LoA: authorization version 1 from the reviewed proposal."""
 
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.ISSUE_LOA, _target(tx, project))
+        authorize(actor, Command.ISSUE_LOA, project_target(project))
         next_project_state(project.state, ProjectAction.ISSUE_LOA)
         p = project.proposal
         if tx.entity(developer_entity.entity_id) is None:
@@ -510,24 +509,20 @@ def register_project(engine: Engine, *, actor: Actor, project_id: str, registry_
     """Register the authorized project and open the developer's account in the host registry."""
 
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
-        authorize(actor, Command.REGISTER_PROJECT, _target(tx, project))
+        authorize(actor, Command.REGISTER_PROJECT, project_target(project))
         next_project_state(project.state, ProjectAction.REGISTER)
         account_id = developer_account(project, registry_id)
-        entity = (
-            project.authorization_id
-            and tx.authorization_versions(project.authorization_id)[0].entities[0]
-        )
+        # An authorized project has its LoA; the account holder is the authorized entity.
+        loa = tx.authorization_versions(str(project.authorization_id))[0]
         if tx.account(account_id) is None:
-            setup.open_account_in(
-                tx,
-                Account(
-                    account_id,
-                    registry_id,
-                    AccountKind.HOLDING,
-                    str(entity),
-                    f"{project.developer} holding",
-                ),
+            holding = Account(
+                account_id,
+                registry_id,
+                AccountKind.HOLDING,
+                loa.entities[0],
+                f"{project.developer} holding",
             )
+            setup.open_account_in(tx, holding)
         return _move(
             tx,
             project,
