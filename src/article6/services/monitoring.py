@@ -23,9 +23,9 @@ from article6.services import actions
 from article6.services.commands import Receipt
 from article6.services.projects import (
     ProjectView,
-    _project_command,
     developer_account,
     project_target,
+    run_project_command,
 )
 from article6.store import workflow_tables as w
 from article6.store.ledger_store import LedgerTransaction
@@ -147,7 +147,7 @@ def submit_monitoring_report(
         "reductions_t": {str(k): v for k, v in reductions_t.items()},
         "calculation_run_id": calculation_run_id,
     }
-    return _project_command(engine, actor, "SubmitMonitoringReport", project_id, request, step)
+    return run_project_command(engine, actor, "SubmitMonitoringReport", project_id, request, step)
 
 
 def assign_verifier(
@@ -170,7 +170,7 @@ def assign_verifier(
             verifier=verifier,
         )
 
-    return _project_command(
+    return run_project_command(
         engine, actor, "AssignVerifier", project_id, {"period": period, "verifier": verifier}, step
     )
 
@@ -214,7 +214,7 @@ def verify_period(
         "verified_t": {str(k): v for k, v in verified_t.items()},
         "opinion": opinion,
     }
-    return _project_command(engine, actor, "VerifyPeriod", project_id, request, step)
+    return run_project_command(engine, actor, "VerifyPeriod", project_id, request, step)
 
 
 def request_issuance(engine: Engine, *, actor: Actor, project_id: str, period: int) -> Receipt:
@@ -222,7 +222,9 @@ def request_issuance(engine: Engine, *, actor: Actor, project_id: str, period: i
         authorize(actor, Command.REQUEST_ISSUANCE, project_target(project))
         return _advance(tx, project, period, PeriodAction.REQUEST_ISSUANCE, "IssuanceRequested", {})
 
-    return _project_command(engine, actor, "RequestIssuance", project_id, {"period": period}, step)
+    return run_project_command(
+        engine, actor, "RequestIssuance", project_id, {"period": period}, step
+    )
 
 
 def allocated_so_far(project: ProjectView) -> dict[Recipient, int]:
@@ -294,7 +296,7 @@ def perform_issuance(
         "acquirer_account": acquirer_account,
         "action_date": action_date.isoformat(),
     }
-    return _project_command(engine, actor, "PerformIssuance", project_id, request, step)
+    return run_project_command(engine, actor, "PerformIssuance", project_id, request, step)
 
 
 def _issue_and_allocate(

@@ -269,7 +269,7 @@ def create_project(
     return execute(engine, actor, "CreateProject", request, None, handle)
 
 
-def _project_command(
+def run_project_command(
     engine: Engine,
     actor: Actor,
     name: str,
@@ -302,7 +302,7 @@ def submit_project(
         return _move(tx, project, ProjectAction.SUBMIT, reason, **extra)
 
     request = {"proposal": proposal.to_dict() if proposal else None, "reason": reason}
-    return _project_command(engine, actor, "SubmitProject", project_id, request, step)
+    return run_project_command(engine, actor, "SubmitProject", project_id, request, step)
 
 
 def start_review(engine: Engine, *, actor: Actor, project_id: str) -> Receipt:
@@ -316,7 +316,7 @@ def start_review(engine: Engine, *, actor: Actor, project_id: str) -> Receipt:
             tx, project, ProjectAction.START_REVIEW, "", review_round=project.review_round + 1
         )
 
-    return _project_command(engine, actor, "StartReview", project_id, {}, step)
+    return run_project_command(engine, actor, "StartReview", project_id, {}, step)
 
 
 def review_project(
@@ -382,7 +382,7 @@ def review_project(
         return _move(tx, project, outcome, comment)
 
     request = {"verdicts": {q: v.value for q, v in verdicts.items()}, "comment": comment}
-    return _project_command(engine, actor, "ReviewProject", project_id, request, step)
+    return run_project_command(engine, actor, "ReviewProject", project_id, request, step)
 
 
 def reject_project(engine: Engine, *, actor: Actor, project_id: str, reason: str) -> Receipt:
@@ -392,7 +392,7 @@ def reject_project(engine: Engine, *, actor: Actor, project_id: str, reason: str
             raise ActionRefused(RejectionCode.INVALID_REVIEW, "a rejection must give its reason")
         return _move(tx, project, ProjectAction.REJECT, reason)
 
-    return _project_command(engine, actor, "RejectProject", project_id, {"reason": reason}, step)
+    return run_project_command(engine, actor, "RejectProject", project_id, {"reason": reason}, step)
 
 
 def withdraw_project(engine: Engine, *, actor: Actor, project_id: str, reason: str = "") -> Receipt:
@@ -400,7 +400,9 @@ def withdraw_project(engine: Engine, *, actor: Actor, project_id: str, reason: s
         authorize(actor, Command.WITHDRAW_PROJECT, project_target(project))
         return _move(tx, project, ProjectAction.WITHDRAW, reason)
 
-    return _project_command(engine, actor, "WithdrawProject", project_id, {"reason": reason}, step)
+    return run_project_command(
+        engine, actor, "WithdrawProject", project_id, {"reason": reason}, step
+    )
 
 
 def issue_loa(
@@ -450,7 +452,7 @@ def issue_loa(
         "entity": developer_entity.entity_id,
         "terms": terms,
     }
-    return _project_command(engine, actor, "IssueLoa", project_id, request, step)
+    return run_project_command(engine, actor, "IssueLoa", project_id, request, step)
 
 
 def amend_loa(
@@ -498,7 +500,7 @@ def amend_loa(
         "revoke": revoke,
         "changes": {k: str(v) for k, v in changes.items()},
     }
-    return _project_command(engine, actor, "AmendLoa", project_id, request, step)
+    return run_project_command(engine, actor, "AmendLoa", project_id, request, step)
 
 
 def developer_account(project: ProjectView, registry_id: str) -> str:
@@ -532,6 +534,6 @@ def register_project(engine: Engine, *, actor: Actor, project_id: str, registry_
             developer_account=account_id,
         )
 
-    return _project_command(
+    return run_project_command(
         engine, actor, "RegisterProject", project_id, {"registry_id": registry_id}, step
     )
