@@ -1,0 +1,10 @@
+"""All screens of the web application as one router, mounted by the application."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from article6.web import pages_main
+
+web_router = APIRouter(include_in_schema=False)
+web_router.include_router(pages_main.router)
