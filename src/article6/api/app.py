@@ -17,6 +17,7 @@ from article6.api import auth
 from article6.api.problems import install_problem_handlers
 from article6.settings import load_settings
 from article6.store.database import make_engine
+from article6.web.router import web_router
 
 API_TITLE = "article6 — Article 6.2 cooperative approaches"
 API_VERSION = "1"
@@ -55,4 +56,5 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
     )
     install_problem_handlers(app)
     app.include_router(auth.router)
+    app.include_router(web_router)
     return app

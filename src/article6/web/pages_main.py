@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
-from article6.domain.errors import ActionRefused
+from article6.api import auth
+from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.permissions import Role
-from article6.services import identity, queries
+from article6.services import queries
 from article6.web import readmodels
 from article6.web.context import (
     LOCALE_COOKIE,
     engine_of,
     form_of,
     gate,
-    load_session,
     redirect,
     render,
     viewer_of,
+    words_of,
 )
 from article6.web.i18n import Gettext, normalise_locale
 from article6.web.tasks import tasks_for
@@ -66,9 +66,25 @@ async def login(request: Request) -> Response:
     form = await form_of(request)
     if isinstance(form, Response):
         return form
-    user_id = str(form.get("user_id") or "").strip()
+    user_id = str(form.get("user_id") or "").strip()[:64]
+    password = str(form.get("password") or "")[: auth.MAX_PASSWORD_CHARS]
     try:
-        identity.authenticate(engine_of(request), user_id, str(form.get("password") or ""))
+        auth.sign_in(request, engine_of(request), user_id, password)
+    except auth.LoginThrottled as throttled:
+        return render(
+            request,
+            "login.html",
+            status_code=429,
+            next=_safe_next(form.get("next")),
+            user_id=user_id,
+            error=ActionRefused(
+                RejectionCode.AUTHENTICATION_FAILED,
+                words_of(request).gettext(
+                    "Too many attempts. Try again in %(seconds)s seconds.",
+                    seconds=throttled.retry_after_s,
+                ),
+            ),
+        )
     except ActionRefused as refused:
         return render(
             request,
@@ -78,10 +94,6 @@ async def login(request: Request) -> Response:
             user_id=user_id,
             error=refused,
         )
-    session = load_session(request)
-    session.user_id = user_id
-    session.csrf = secrets.token_urlsafe(24)  # a new token after sign-in
-    session.changed = True
     return redirect(request, _safe_next(form.get("next")))
 
 
@@ -90,9 +102,7 @@ async def logout(request: Request) -> Response:
     form = await form_of(request)
     if isinstance(form, Response):
         return form
-    session = load_session(request)
-    session.user_id = None
-    session.changed = True
+    auth.sign_out(request)
     return redirect(request, "/login")
 
 
@@ -122,13 +132,13 @@ def dashboard(request: Request) -> Response:
     party = viewer.actor.party
     registry_ids = [r[0] for r in readmodels.registries(engine) if r[1] == party]
     accounts = [a for a in readmodels.accounts(engine) if a.registry_id in registry_ids]
-    own_accounts = [a for a in readmodels.accounts(engine) if a.holder in (
-        viewer.actor.organisation_id,
-    )]
+    own_accounts = [
+        a for a in readmodels.accounts(engine) if a.holder in (viewer.actor.organisation_id,)
+    ]
     held_by_party = sum(a.held_t for a in accounts if a.kind in ("holding", "pending"))
-    holdings = [
-        h for h in queries.holdings(engine) if h.registry_id in registry_ids
-    ][: readmodels.PAGE_ROWS]
+    holdings = [h for h in queries.holdings(engine) if h.registry_id in registry_ids][
+        : readmodels.PAGE_ROWS
+    ]
     return render(
         request,
         "dashboard.html",

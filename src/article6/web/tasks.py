@@ -43,8 +43,13 @@ def tasks_for(engine: Engine, actor: Actor, words: Gettext) -> list[Task]:
                 add(_("Submit the next monitoring period of %(project)s", project=pid))
             for period in detail.periods:
                 if period.state == "verified":
-                    add(_("Request issuance for period %(period)s of %(project)s",
-                          period=period.period, project=pid))
+                    add(
+                        _(
+                            "Request issuance for period %(period)s of %(project)s",
+                            period=period.period,
+                            project=pid,
+                        )
+                    )
         if Role.HOST_COORDINATOR in roles and host:
             if detail.state == "submitted":
                 add(_("Open the working group review of %(project)s", project=pid))
@@ -52,8 +57,13 @@ def tasks_for(engine: Engine, actor: Actor, words: Gettext) -> list[Task]:
                 add(_("Register project %(project)s", project=pid))
             for period in detail.periods:
                 if period.state == "submitted":
-                    add(_("Assign a verifier to period %(period)s of %(project)s",
-                          period=period.period, project=pid))
+                    add(
+                        _(
+                            "Assign a verifier to period %(period)s of %(project)s",
+                            period=period.period,
+                            project=pid,
+                        )
+                    )
         if (
             Role.WORKING_GROUP_MEMBER in roles
             and detail.state == "in_review"
@@ -68,11 +78,21 @@ def tasks_for(engine: Engine, actor: Actor, words: Gettext) -> list[Task]:
                     actor.organisation_id,
                     actor.user_id,
                 ):
-                    add(_("Verify period %(period)s of %(project)s",
-                          period=period.period, project=pid))
+                    add(
+                        _(
+                            "Verify period %(period)s of %(project)s",
+                            period=period.period,
+                            project=pid,
+                        )
+                    )
         if Role.REGISTRY_ADMINISTRATOR in roles and host:
             for period in detail.periods:
                 if period.state == "issuance_requested":
-                    add(_("Issue the units of period %(period)s of %(project)s",
-                          period=period.period, project=pid))
+                    add(
+                        _(
+                            "Issue the units of period %(period)s of %(project)s",
+                            period=period.period,
+                            project=pid,
+                        )
+                    )
     return found
