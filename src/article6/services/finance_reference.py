@@ -77,6 +77,12 @@ def load_reference_agreement(
     """
     reference = read_reference_file(path)
     agreement = reference.agreement
+    receipt = first_transfer_receipt(engine) if record_first_delivery else None
+    if record_first_delivery and receipt is None:
+        raise ValueError(
+            "the reference first transfer is not in the journal: load the reference "
+            "flows first, or pass record_first_delivery=False"
+        )
     finance.record_agreement(
         engine,
         actor=FUND_MANAGER,
@@ -91,13 +97,7 @@ def load_reference_agreement(
             disbursement=disbursement,
             idempotency_key=f"reference-{disbursement.disbursement_id}",
         )
-    if record_first_delivery:
-        receipt = first_transfer_receipt(engine)
-        if receipt is None:
-            raise ValueError(
-                "the reference first transfer is not in the journal: load the reference "
-                "flows first, or pass record_first_delivery=False"
-            )
+    if receipt is not None:
         seq, _details = receipt
         finance.record_delivery(
             engine,
