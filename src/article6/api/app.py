@@ -15,6 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from article6.api import auth
 from article6.api.problems import install_problem_handlers
+from article6.api.routes import people, projects, reference, registry
 from article6.settings import load_settings
 from article6.store.database import make_engine
 from article6.web.router import web_router
@@ -56,5 +57,7 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
     )
     install_problem_handlers(app)
     app.include_router(auth.router)
+    for router in (registry.router, reference.router, people.router, projects.router):
+        app.include_router(router)
     app.include_router(web_router)
     return app
