@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from article6.cli import accounting, db, demo, finance, people, project, registry, report
+from article6.cli import accounting, db, demo, finance, people, project, registry, report, serve
 
 app = typer.Typer(
     help="Article 6.2 cooperative approaches: registry, MRV, accounting, reporting.",
@@ -27,3 +27,4 @@ app.add_typer(finance.app, name="finance")
 app.add_typer(report.app, name="report")
 app.add_typer(accounting.app, name="accounting")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
