@@ -28,6 +28,12 @@ from article6.web.tasks import tasks_for
 
 router = APIRouter()
 STATIC_DIR = Path(__file__).parent / "static"
+PARTY_ROLES = (
+    Role.REGISTRY_ADMINISTRATOR,
+    Role.ACQUIRING_AUTHORITY,
+    Role.HOST_COORDINATOR,
+    Role.HOST_CHAIR,
+)
 STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript"}
 
 
@@ -131,10 +137,12 @@ def dashboard(request: Request) -> Response:
     words = Gettext(viewer.locale)
     party = viewer.actor.party
     registry_ids = [r[0] for r in readmodels.registries(engine) if r[1] == party]
-    accounts = [a for a in readmodels.accounts(engine) if a.registry_id in registry_ids]
-    own_accounts = [
-        a for a in readmodels.accounts(engine) if a.holder in (viewer.actor.organisation_id,)
-    ]
+    if viewer.has(*PARTY_ROLES):
+        accounts = [a for a in readmodels.accounts(engine) if a.registry_id in registry_ids]
+    else:
+        own = viewer.actor.organisation_id
+        accounts = [a for a in readmodels.accounts(engine) if a.holder == own]
+        registry_ids = sorted({a.registry_id for a in accounts})
     held_by_party = sum(a.held_t for a in accounts if a.kind in ("holding", "pending"))
     holdings = [h for h in queries.holdings(engine) if h.registry_id in registry_ids][
         : readmodels.PAGE_ROWS
@@ -145,7 +153,7 @@ def dashboard(request: Request) -> Response:
         active="dashboard",
         tasks=tasks_for(engine, viewer.actor, words),
         projects=readmodels.projects(engine),
-        accounts=accounts or own_accounts,
+        accounts=accounts,
         held_by_party=held_by_party,
         holdings=holdings,
         totals=readmodels.vintage_totals(engine),

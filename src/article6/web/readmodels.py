@@ -170,7 +170,7 @@ def _period(row: Any) -> PeriodRow:
         row.verifier,
         data.get("start"),
         data.get("end"),
-        {str(k): int(v) for k, v in data.get("reductions_t", {}).items()},
+        {str(k): int(v) for k, v in data.get("reported_t", {}).items()},
         {str(k): int(v) for k, v in data.get("verified_t", {}).items()},
         str(data.get("opinion", "")),
         data.get("allocation", {}),

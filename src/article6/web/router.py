@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from article6.web import pages_main
+from article6.web import pages_main, pages_projects
 
 web_router = APIRouter(include_in_schema=False)
 web_router.include_router(pages_main.router)
+web_router.include_router(pages_projects.router)
