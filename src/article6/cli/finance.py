@@ -31,6 +31,7 @@ from article6.services import finance_reference
 from article6.services.finance_reports import write_finance_reports
 from article6.services.finance_risk import DeliveryRisk, delivery_risk
 from article6.services.finance_status import AgreementReport, agreement_report, portfolio
+from article6.services.finance_verify import verify_finance
 
 app = typer.Typer(
     help="Financing agreements: recovery in credits, portfolio, delivery risk.",
@@ -247,3 +248,21 @@ def load_reference(
             errors.print(f"[red]Cannot load the reference agreement[/red]: {exc}")
             raise typer.Exit(2) from exc
     console.print(f"Recorded financing agreement {loaded.agreement_id} v{loaded.version}")
+
+
+@app.command("verify")
+def verify_command(
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Replay the finance events: re-validate, recompute recoveries, compare the tables."""
+    report = verify_finance(engine_for(database_url))
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        for check in report.checks:
+            console.print(f"[green]OK[/green] {check}")
+    else:
+        errors.print(f"[red]Finance journal does not check out[/red]: {report.problem}")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -24,6 +24,7 @@ from article6.domain import finance_codec as fc
 from article6.domain.finance import FinancingAgreement
 from article6.domain.permissions import Actor, Role
 from article6.services import finance
+from article6.services.finance_status import agreement_report
 from article6.services.reference_case import KHM_REGISTRY
 from article6.store import tables as t
 from article6.store.database import read_connection
@@ -34,6 +35,7 @@ REFERENCE_FILE = (
 REFERENCE_AGREEMENT_ID = "KOR-ISP-2025-001"
 FUND_MANAGER = Actor("isp-manager", "KOR-ISP", "KOR", frozenset({Role.FINANCIER}))
 FIRST_TRANSFER_KEY = "demo-first-transfer-2025"
+STATUS_DATE = date(2026, 6, 30)  # after the reference flows of spring 2026
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,8 @@ def load_reference_agreement(
             idempotency_key=f"reference-{agreement.agreement_id}-delivery-2025",
         )
     return agreement
+
+
+def reference_status_lines(engine: Engine, as_of: date = STATUS_DATE) -> list[str]:
+    """The reference agreement's status as printable lines (for the demo)."""
+    return agreement_report(engine, REFERENCE_AGREEMENT_ID, as_of).lines()
