@@ -1,0 +1,69 @@
+"""Shared pieces of the API tests: the reference case behind a TestClient, signed-in users."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from article6.api.app import create_app
+from article6.services.reference_workflow import DEMO_PASSWORD, load_reference_workflow
+from article6.store import tables as t
+from article6.store.database import make_engine
+from article6.store.migrate import upgrade
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="session")
+def reference_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference case loaded once into a SQLite file; tests copy it."""
+    folder = tmp_path_factory.mktemp("reference")
+    engine = make_engine(f"sqlite:///{folder / 'registry.db'}")
+    upgrade(engine)
+    load_reference_workflow(engine, folder / "keys")
+    engine.dispose()
+    return folder
+
+
+def copy_reference(template: Path, target: Path) -> tuple[str, Path]:
+    shutil.copy(template / "registry.db", target / "registry.db")
+    shutil.copytree(template / "keys", target / "keys")
+    return f"sqlite:///{target / 'registry.db'}", target / "keys"
+
+
+@pytest.fixture
+def reference_app(reference_template: Path, tmp_path: Path) -> Iterator[FastAPI]:
+    url, keys = copy_reference(reference_template, tmp_path)
+    app = create_app(url, keys)
+    yield app
+    app.state.engine.dispose()
+
+
+def signed_in(app: FastAPI, user_id: str, password: str = DEMO_PASSWORD) -> TestClient:
+    client = TestClient(app)
+    response = client.post("/api/v1/session", json={"user_id": user_id, "password": password})
+    assert response.status_code == 200, response.text
+    return client
+
+
+def journal_length(app: FastAPI) -> int:
+    with app.state.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(t.journal)).scalar_one())
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body

@@ -1,0 +1,109 @@
+"""Sign-in, sessions, API tokens, the login rate limit and the session secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from api_support import assert_problem, reference_app, reference_template, signed_in
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from article6.api.auth import LoginRateLimiter, LoginThrottled, session_secret
+from article6.services.reference_workflow import DEMO_PASSWORD
+
+__all__ = ["reference_app", "reference_template"]
+
+
+def test_sign_in_whoami_and_sign_out(reference_app: FastAPI) -> None:
+    client = signed_in(reference_app, "khm-chair")
+    me = client.get("/api/v1/session").json()
+    assert me == {
+        "user_id": "khm-chair",
+        "organisation_id": "KHM-MOE",
+        "party": "KHM",
+        "roles": ["host_chair"],
+    }
+    assert client.delete("/api/v1/session").status_code == 204
+    assert_problem(client.get("/api/v1/session"), 401)
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401(reference_app: FastAPI) -> None:
+    client = TestClient(reference_app)
+    wrong = client.post("/api/v1/session", json={"user_id": "khm-chair", "password": "nope-nope"})
+    unknown = client.post("/api/v1/session", json={"user_id": "nobody", "password": "nope-nope"})
+    assert assert_problem(wrong, 401)["detail"] == assert_problem(unknown, 401)["detail"]
+    assert "article6_session" not in client.cookies
+
+
+def test_a_tampered_session_cookie_is_anonymous(reference_app: FastAPI) -> None:
+    client = signed_in(reference_app, "khm-chair")
+    cookie = client.cookies["article6_session"]
+    client.cookies.set("article6_session", cookie[:-4] + "AAAA")
+    assert_problem(client.get("/api/v1/session"), 401)
+
+
+def test_api_token_works_as_bearer_and_a_bad_token_is_401(reference_app: FastAPI) -> None:
+    client = signed_in(reference_app, "verywords-dev")
+    issued = client.post("/api/v1/session/tokens", json={"label": "telematics upload"})
+    assert issued.status_code == 201
+    token = issued.json()["token"]
+    machine = TestClient(reference_app)
+    me = machine.get("/api/v1/session", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["user_id"] == "verywords-dev"
+    assert_problem(machine.get("/api/v1/session", headers={"Authorization": "Bearer a6_x"}), 401)
+    assert_problem(machine.get("/api/v1/session", headers={"Authorization": "Basic abc"}), 401)
+
+
+def test_login_is_rate_limited_per_user_and_per_address(reference_app: FastAPI) -> None:
+    reference_app.state.login_limiter = LoginRateLimiter(attempts=3, window_s=60)
+    client = TestClient(reference_app)
+    for _ in range(3):
+        bad = {"user_id": "khm-chair", "password": "wrong-password"}
+        assert_problem(client.post("/api/v1/session", json=bad), 401)
+    # The right password is refused too while the user is throttled.
+    good = {"user_id": "khm-chair", "password": DEMO_PASSWORD}
+    throttled = client.post("/api/v1/session", json=good)
+    assert_problem(throttled, 429)
+    assert int(throttled.headers["Retry-After"]) >= 1
+    # Same address, another user: the address is throttled as well.
+    other = {"user_id": "khm-registry", "password": DEMO_PASSWORD}
+    assert_problem(client.post("/api/v1/session", json=other), 429)
+
+
+def test_limiter_window_slides_and_success_clears_the_user() -> None:
+    limiter = LoginRateLimiter(attempts=2, window_s=10, max_keys=100)
+    keys = ["address:1.2.3.4", "user:a"]
+    limiter.record_failure(keys, now=0.0)
+    limiter.record_failure(keys, now=1.0)
+    with pytest.raises(LoginThrottled) as raised:
+        limiter.check(keys, now=5.0)
+    assert raised.value.retry_after_s == 6
+    limiter.check(keys, now=11.5)  # the first failure has left the window
+    limiter.record_success(["user:a"])
+    limiter.check(["user:a"], now=1.0)
+
+
+def test_limiter_remembers_a_bounded_number_of_keys() -> None:
+    limiter = LoginRateLimiter(attempts=1, window_s=100, max_keys=3)
+    for index in range(10):
+        limiter.record_failure([f"user:{index}"], now=0.0)
+    assert len(limiter._failures) == 3
+    limiter.check(["user:0"], now=1.0)  # forgotten: no longer throttled
+    with pytest.raises(LoginThrottled):
+        limiter.check(["user:9"], now=1.0)
+
+
+def test_session_secret_is_generated_once_or_taken_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ARTICLE6_SECRET_KEY", raising=False)
+    first = session_secret(tmp_path / "keys")
+    assert len(first) >= 32
+    assert session_secret(tmp_path / "keys") == first
+    assert (tmp_path / "keys" / "session-secret").stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("ARTICLE6_SECRET_KEY", "x" * 40)
+    assert session_secret(tmp_path / "keys") == "x" * 40
+    monkeypatch.setenv("ARTICLE6_SECRET_KEY", "short")
+    with pytest.raises(ValueError, match="at least 32"):
+        session_secret(tmp_path / "keys")
