@@ -1,4 +1,4 @@
-"""`article6 report` and `article6 accounting` on the reference workflow, and the
+"""`article6 report` and `article6 accounting` on the reference case, and the
 demo's reports."""
 
 from __future__ import annotations
@@ -7,14 +7,53 @@ import json
 from pathlib import Path
 
 from openpyxl import load_workbook
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from article6.cli.main import app
-from article6.services import reference_workflow
+from article6.domain.permissions import Role
+from article6.services import identity, reference_case
+from article6.services.identity import Organisation
 from article6.services.regular_information import write_demo_reports
 from article6.store.database import make_engine
+from article6.store.migrate import upgrade
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+PASSWORD = "correct horse battery"
+USERS = {
+    "khm-registry": ("KHM-MOE", Role.REGISTRY_ADMINISTRATOR),
+    "khm-coordinator": ("KHM-MOE", Role.HOST_COORDINATOR),
+    "khm-chair": ("KHM-MOE", Role.HOST_CHAIR),
+    "kor-motie": ("KOR-MOTIE", Role.ACQUIRING_AUTHORITY),
+}
+
+
+def reference_database(tmp_path: Path) -> tuple[str, Engine]:
+    """The reference case (issuance, first transfer, use in 2026) and its users."""
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    identity.bootstrap_administrator(engine, user_id="root", name="Root", password=PASSWORD)
+    root = identity.load_actor(engine, "root")
+    for organisation, party in (("KHM-MOE", "KHM"), ("KOR-MOTIE", "KOR")):
+        identity.register_organisation(
+            engine,
+            actor=root,
+            organisation=Organisation(organisation, organisation, party, "ministry"),
+        )
+    for user_id, (organisation, role) in USERS.items():
+        identity.register_user(
+            engine,
+            actor=root,
+            user_id=user_id,
+            organisation_id=organisation,
+            name=user_id,
+            password=PASSWORD,
+            roles=frozenset({role}),
+        )
+    reference_case.load_setup(engine, tmp_path / "keys")
+    reference_case.load_reference_flows(engine)
+    return url, engine
 
 
 def invoke(url: str, *args: str) -> tuple[int, str]:
@@ -22,16 +61,15 @@ def invoke(url: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_report_and_accounting_commands(database_url: str, key_dir: Path, tmp_path: Path) -> None:
-    engine = make_engine(database_url)
-    reference_workflow.load_reference_workflow(engine, key_dir)
+def test_report_and_accounting_commands(tmp_path: Path) -> None:
+    database_url, engine = reference_database(tmp_path)
     engine.dispose()
     year = ["--party", "KHM", "--year", "2026"]
 
     code, out = invoke(database_url, "report", "check", *year, "--date", "2027-04-01", "--json")
     assert code == 1
     rules = {f["rule"] for f in json.loads(out)["failures"]}
-    assert rules == {"holdings.frozen", "accounting.ndc"}
+    assert rules == {"holdings.frozen", "holdings.reconciliation", "accounting.ndc"}
 
     for party, user in (("KHM", "khm-coordinator"), ("KOR", "kor-motie")):
         code, out = invoke(
@@ -179,18 +217,14 @@ def test_report_and_accounting_commands(database_url: str, key_dir: Path, tmp_pa
 
 
 def test_demo_reports(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
-    from article6.store.migrate import upgrade
-
-    upgrade(engine)
-    reference_workflow.load_reference_workflow(engine, tmp_path / "keys")
+    _, engine = reference_database(tmp_path)
     paths = write_demo_reports(engine, tmp_path / "out")
     names = sorted(p.name for p in paths)
     assert "AEF_KHM_2026_v1.0.xlsx" in names and "AEF_KOR_2026_v1.0.xlsx" in names
     assert all(p.stat().st_size > 0 for p in paths)
     info = json.loads((tmp_path / "out" / "regular_information_KHM_2026.json").read_text())
     cumulative = {r["Year"]: r for r in info["tables"]["Cumulative"]}
-    assert cumulative[2026]["Cumulative first transfers (t CO2 eq)"] == 61_200
+    assert cumulative[2026]["Cumulative first transfers (t CO2 eq)"] == 40_000
     assert info["tables"]["Averaging"][0]["Elapsed years (k)"] == 6
     # Run twice, the demo changes nothing and keeps version 1.0.
     again = write_demo_reports(engine, tmp_path / "out")

@@ -110,8 +110,8 @@ def write_balance_chart(info: dict[str, Any], out: Path) -> Path:
     bottom.set_ylabel("kt CO2 eq")
     bottom.set_xlabel("Year")
     bottom.legend(loc="best", fontsize=8)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.09, right=0.97, top=0.94, bottom=0.08, hspace=0.08)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    figure.savefig(out, dpi=100)
     plt.close(figure)
     return out
