@@ -198,8 +198,36 @@ def test_oimp_first_transfer_at_issuance(engine: Engine, key_dir: Path) -> None:
         action_date=date(2026, 6, 2),
         authorization_id=AUTHORIZATION_ID,
     )
+    at_use = replace(
+        oimp,
+        authorization_id="KHM-LOA-2025-003",
+        oimp_first_transfer=FirstTransferDefinition.USE_OR_CANCELLATION,
+    )
+    setup.record_authorization(engine, actor=KHM_CHAIR, version=at_use)
+    actions.issue_units(
+        engine,
+        actor=OPS["KHM"],
+        approach_id=APPROACH_ID,
+        registry_id="KHM01",
+        vintage=2025,
+        quantity_t=3_000,
+        action_date=date(2026, 6, 3),
+        authorization_id="KHM-LOA-2025-003",
+        to_account="KHM01-HOLDING",
+    )
+    actions.use_units(
+        engine,
+        actor=OPS["KHM"],
+        from_account="KHM01-HOLDING",
+        selection=actions.Selection(APPROACH_ID, 2025, 1_000),
+        action_date=date(2026, 9, 1),
+        purpose=Purpose.OIMP,
+        entity="VERYWORDS",
+    )
     statement = accounting.balance_statement(engine, "KHM", 2026)
-    assert statement.computed.year(2026).first_transfers_t == 5_000  # NDC units not yet
+    # OIMP units count when the authorization says; the 7,000 NDC units not before transfer.
+    assert statement.computed.year(2026).first_transfers_t == 5_000
+    assert statement.computed.year(2025).first_transfers_t == 1_000
     freeze(engine, "KHM")
     with engine.connect() as connection:
         report = reporting.build_report(connection, "KHM", 2026, SUBMITTED)
@@ -208,7 +236,14 @@ def test_oimp_first_transfer_at_issuance(engine: Engine, key_dir: Path) -> None:
         ("Authorization", "Issuance"),
         ("First transfer", "Issuance"),
         ("Authorization", "Issuance"),
+        ("Authorization", "Issuance"),
+        ("First transfer", "Use or cancellation"),
+        ("Use", "Use for OIMP"),
     ]
+    used = report.table3[-1]
+    assert used["Using/cancelling authorized entity ID"] == "KR-110111-0000000"
+    assert used["Purpose for which the ITMO has been used towards or cancelled for OIMP"] == "OIMP"
+    assert used["Calendar year for which the ITMOs are used towards the Party's NDC"] == aef.NA
     oimp_row = next(r for r in report.table2 if r["Authorization ID"] == "KHM-LOA-2025-002")
     assert oimp_row["OIMP authorized by the Party"] == "CORSIA"
     assert oimp_row["First transfer definition for OIMP"] == "Issuance"
