@@ -84,6 +84,24 @@ def test_multi_year_budget_and_averaging_without_inventory() -> None:
     assert interim.target_year_balance_t is None and interim.achieved is None
 
 
+def test_non_ghg_indicator_flips_the_adjustment() -> None:
+    base = replace(
+        reference_ndc("KOR"),
+        metric="non-GHG",
+        more_is_better=True,
+        conversion_factor_t=Decimal("0.5"),
+        method=Method.TRAJECTORY,
+    )
+    validate_ndc(base)
+    with pytest.raises(NdcError, match="conversion factor"):
+        validate_ndc(replace(base, conversion_factor_t=None))
+    flows = [FirstTransferFlow(2030, 2030, 30, "NDC", 1)]
+    uses = [UseFlow(2030, 2030, 10, 2)]
+    balance = compute_balance(base, {2030: 1_000}, flows, uses, 2030)
+    assert balance.year(2030).balance_t == 1_000 - 30 + 10
+    assert ndc_from_dict(ndc_to_dict(base)) == base
+
+
 def test_inventory_csv_and_xlsx(tmp_path: Path) -> None:
     csv_file = tmp_path / "inv.csv"
     csv_file.write_text("year,emissions_mtco2e,source\n2018,727.6,NIR\n2019,701.4,NIR\n")

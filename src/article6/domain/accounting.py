@@ -20,6 +20,10 @@ in its initial report and keeps for the whole implementation period:
   a report in the middle of the period shows indicative interim figures;
 - multi-year: every year's balance, and their sum against the budget.
 
+For a non-GHG metric where more is better (a share of renewables, say) the
+adjustment flips sign: first transfers lower the indicator and uses raise it,
+and the NDC must state its conversion factor to tCO2e.
+
 Everything here is pure: the flows come from registry events, the inventory
 from an import, and nothing reads a clock or a file. Tonnes are integers;
 averages, which are not whole tonnes, are `Decimal`.
@@ -77,6 +81,14 @@ class Ndc:
     budget_t: int | None = None
     attribution: Attribution = Attribution.VINTAGE
     description: str = ""
+    more_is_better: bool = False
+    conversion_factor_t: Decimal | None = None
+
+    @property
+    def sign(self) -> int:
+        """+1 for emissions; -1 for a non-GHG indicator where more is better, so that
+        first transferring lowers it and using raises it."""
+        return -1 if self.metric == "non-GHG" and self.more_is_better else 1
 
     @property
     def years(self) -> range:
@@ -101,6 +113,10 @@ def validate_ndc(ndc: Ndc) -> Ndc:
         raise NdcError(f"metric {ndc.metric!r} must be GHG or non-GHG")
     if ndc.base_value_t < 0 or ndc.target_value_t < 0:
         raise NdcError("base and target values are emissions in tonnes and cannot be negative")
+    if ndc.metric == "non-GHG" and (
+        ndc.conversion_factor_t is None or ndc.conversion_factor_t <= 0
+    ):
+        raise NdcError("a non-GHG NDC must give its positive conversion factor to t CO2 eq")
     if ndc.method is Method.AVERAGING and not ndc.single_year:
         raise NdcError("the averaging method applies to single-year NDCs only")
     if ndc.method is Method.MULTI_YEAR and ndc.single_year:
@@ -158,13 +174,14 @@ class BalanceYear:
     first_transfers_t: int
     uses_t: int
     trajectory_t: int | None
+    sign: int = 1
 
     @property
     def balance_t(self) -> int | None:
         """EB_t, or None while the inventory for the year is not yet available."""
         if self.emissions_t is None:
             return None
-        return self.emissions_t + self.first_transfers_t - self.uses_t
+        return self.emissions_t + self.sign * (self.first_transfers_t - self.uses_t)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +287,7 @@ def compute_balance(
             first_transfers_t=ft.get(year, 0),
             uses_t=used.get(year, 0),
             trajectory_t=ndc.trajectory_t.get(year),
+            sign=ndc.sign,
         )
         for year in ndc.years
     )
@@ -283,7 +301,7 @@ def compute_balance(
             average_u = Decimal(sum(r.uses_t for r in elapsed_rows)) / elapsed
             emissions = inventory_t.get(ndc.target_year)
             if emissions is not None:
-                target_balance = emissions + average_ft - average_u
+                target_balance = emissions + ndc.sign * (average_ft - average_u)
     else:
         target_row = next(r for r in rows if r.year == ndc.target_year)
         if target_row.balance_t is not None:
@@ -319,9 +337,13 @@ def _achieved(
     if ndc.method in {Method.BUDGET, Method.MULTI_YEAR}:
         if period_balance is None or ndc.budget_t is None:
             return None
+        if ndc.sign < 0:
+            return period_balance >= ndc.budget_t
         return period_balance <= ndc.budget_t
     if target_balance is None:
         return None
+    if ndc.sign < 0:
+        return target_balance >= ndc.target_value_t
     return target_balance <= ndc.target_value_t
 
 
@@ -350,6 +372,10 @@ def ndc_to_dict(ndc: Ndc) -> dict[str, Any]:
         "budget_t": ndc.budget_t,
         "attribution": ndc.attribution.value,
         "description": ndc.description,
+        "more_is_better": ndc.more_is_better,
+        "conversion_factor_t": (
+            None if ndc.conversion_factor_t is None else str(ndc.conversion_factor_t)
+        ),
     }
 
 
@@ -370,4 +396,10 @@ def ndc_from_dict(data: Mapping[str, Any]) -> Ndc:
         budget_t=None if data.get("budget_t") is None else int(data["budget_t"]),
         attribution=Attribution(data.get("attribution", Attribution.VINTAGE.value)),
         description=data.get("description", ""),
+        more_is_better=bool(data.get("more_is_better", False)),
+        conversion_factor_t=(
+            None
+            if data.get("conversion_factor_t") is None
+            else Decimal(str(data["conversion_factor_t"]))
+        ),
     )
