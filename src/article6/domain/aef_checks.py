@@ -3,7 +3,7 @@
 The checks read the rendered tables, exactly as the platform would receive
 them, and are grouped as domain.md section 8 lists them:
 
-- format and vocabulary: identifiers, dates, enumerations, a subtype valid
+- format and vocabulary (in `aef_format`): identifiers, dates, enumerations, a subtype valid
   for its type, `NA` in conditional columns that do not apply, platform
   columns blank;
 - referential integrity: every action's authorization exists with the same
@@ -23,56 +23,31 @@ them, and are grouped as domain.md section 8 lists them:
   additions and subtractions of the emissions balance.
 
 Reading identifiers back from text happens only here, because the submitted
-text is what is being checked. Each failure names its table, row and rule.
+text is what is being checked (here and in `aef_format`). Each failure names its
+table, row and rule.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from article6.domain.aef import (
-    ACTION_SUBTYPES,
-    FIRST_TRANSFER_DEFINITIONS,
-    LABELS,
-    METRICS,
-    MITIGATION_TYPES,
-    NA,
-    PLATFORM_COLUMNS,
-    PURPOSE_TEXTS,
-    SECTORS,
-    TERMINAL_TYPES,
-    AefReport,
-    Row,
-    parse_aef_date,
+from article6.domain.aef import NA, TERMINAL_TYPES, AefReport, Row, parse_aef_date
+from article6.domain.aef_format import (
+    ITMO,
+    OUTGOING,
+    TIMEFRAME,
+    CheckFailure,
+    Failures,
+    fail,
 )
+from article6.domain.aef_format import check_format as check_format_tables
 
-PARTY = re.compile(r"^[A-Z]{3}$")
-REGISTRY = re.compile(r"^[A-Z]{3}\d{2}$")
-APPROACH = re.compile(r"^CA\d{4}$")
-ITMO = re.compile(r"^(CA\d{4})-([A-Z]{3}\d{2})-([A-Z]{3})-(\d+)-(\d{4})$")
-VERSION = re.compile(r"^\d+\.\d+$")
-TIMEFRAME = re.compile(
-    r"^Occurred: from (\d\d/\d\d/\d{4}) to (\d\d/\d\d/\d{4}); "
-    r"Use: from (\d\d/\d\d/\d{4}) to (\d\d/\d\d/\d{4})$"
-)
-OUTGOING = {"First transfer to another Party"}
-
-
-@dataclass(frozen=True)
-class CheckFailure:
-    table: str
-    row: int  # 1-based data row; 0 for a failure of the table as a whole
-    rule: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "row": self.row, "rule": self.rule, "message": self.message}
+__all__ = ["CHECKS", "CheckFailure", "CheckInput", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -101,9 +76,6 @@ class CheckInput:
         return [*self.earlier_actions, *self.report.table3]
 
 
-Failures = list[CheckFailure]
-
-
 def run_checks(data: CheckInput) -> Failures:
     failures: Failures = []
     for check in CHECKS:
@@ -111,135 +83,8 @@ def run_checks(data: CheckInput) -> Failures:
     return failures
 
 
-# --- format and vocabulary ----------------------------------------------------
-
-
 def check_format(data: CheckInput) -> Failures:
-    out: Failures = []
-    for key, rows in data.report.tables().items():
-        for number, row in enumerate(rows, start=1):
-            missing = [label for label in LABELS[key] if label not in row]
-            if missing:
-                out.append(_fail(key, number, "format.columns", f"missing columns {missing}"))
-                continue
-            for label in PLATFORM_COLUMNS[key]:
-                if row[label] != "":
-                    out.append(
-                        _fail(key, number, "format.platform_blank", f"{label} is platform-filled")
-                    )
-    out += _format_table1(data.report.table1)
-    out += _format_table2(data.report.table2)
-    for number, row in enumerate(data.report.table3, start=1):
-        out += _format_action(row, number)
-    for number, row in enumerate(data.report.table4, start=1):
-        out += _format_block("table4", row, number)
-    for number, row in enumerate(data.report.table5, start=1):
-        if parse_aef_date(row.get("Date of the authorization", "")) is None:
-            out.append(_fail("table5", number, "format.date", "Date of the authorization"))
-        if not PARTY.fullmatch(str(row.get("Country of incorporation", ""))):
-            out.append(_fail("table5", number, "format.identifier", "Country of incorporation"))
-    return out
-
-
-def _format_table1(rows: Sequence[Row]) -> Failures:
-    out: Failures = []
-    if len(rows) != 1:
-        out.append(_fail("table1", 0, "format.rows", f"{len(rows)} rows, expected exactly 1"))
-    for number, row in enumerate(rows, start=1):
-        if not PARTY.fullmatch(str(row.get("Party"))):
-            out.append(_fail("table1", number, "format.identifier", "Party"))
-        if not VERSION.fullmatch(str(row.get("Version"))):
-            out.append(_fail("table1", number, "format.version", "Version must be X.Y"))
-        if parse_aef_date(row.get("Date of submission", "")) is None:
-            out.append(_fail("table1", number, "format.date", "Date of submission"))
-    return out
-
-
-def _format_table2(rows: Sequence[Row]) -> Failures:
-    out: Failures = []
-    for n, row in enumerate(rows, start=1):
-        if parse_aef_date(row.get("Date of authorization", "")) is None:
-            out.append(_fail("table2", n, "format.date", "Date of authorization"))
-        if not APPROACH.fullmatch(str(row.get("Cooperative approach ID"))):
-            out.append(_fail("table2", n, "format.identifier", "Cooperative approach ID"))
-        if row.get("Metric") not in METRICS:
-            out.append(_fail("table2", n, "format.vocabulary", f"Metric {row.get('Metric')!r}"))
-        purposes = row.get("Purposes for authorization")
-        if purposes not in PURPOSE_TEXTS:
-            out.append(_fail("table2", n, "format.vocabulary", f"Purposes {purposes!r}"))
-        for sector in str(row.get("Sector(s)", "")).split(", "):
-            if sector not in SECTORS:
-                out.append(_fail("table2", n, "format.vocabulary", f"Sector {sector!r}"))
-        if TIMEFRAME.fullmatch(str(row.get("Authorized timeframe"))) is None:
-            out.append(_fail("table2", n, "format.timeframe", "Authorized timeframe"))
-        oimp = "OIMP" in str(purposes)
-        definition = row.get("First transfer definition for OIMP")
-        if oimp and definition not in FIRST_TRANSFER_DEFINITIONS:
-            out.append(_fail("table2", n, "format.vocabulary", "First transfer definition"))
-        if not oimp and (definition != NA or row.get("OIMP authorized by the Party") != NA):
-            out.append(_fail("table2", n, "format.not_applicable", "OIMP columns must be NA"))
-        quantity = row.get("Authorized quantity")
-        if not isinstance(quantity, int) or quantity <= 0:
-            out.append(_fail("table2", n, "format.quantity", "Authorized quantity"))
-    return out
-
-
-def _format_block(table: str, row: Row, n: int) -> Failures:
-    out: Failures = []
-    if not APPROACH.fullmatch(str(row.get("Cooperative approach ID"))):
-        out.append(_fail(table, n, "format.identifier", "Cooperative approach ID"))
-    if not PARTY.fullmatch(str(row.get("First transferring participating Party ID"))):
-        out.append(_fail(table, n, "format.identifier", "First transferring Party ID"))
-    if not REGISTRY.fullmatch(str(row.get("Party ITMO registry ID"))):
-        out.append(_fail(table, n, "format.identifier", "Party ITMO registry ID"))
-    for label in ("First ID", "Last ID"):
-        if ITMO.fullmatch(str(row.get(label))) is None:
-            out.append(_fail(table, n, "format.identifier", f"{label} {row.get(label)!r}"))
-    if row.get("Metric") not in METRICS:
-        out.append(_fail(table, n, "format.vocabulary", f"Metric {row.get('Metric')!r}"))
-    if row.get("Mitigation type") not in MITIGATION_TYPES:
-        out.append(_fail(table, n, "format.vocabulary", "Mitigation type"))
-    ghg = row.get("Metric") == "GHG"
-    own, other = (
-        ("Quantity (t CO2 eq)", "Quantity (in non-GHG metric)")
-        if ghg
-        else ("Quantity (in non-GHG metric)", "Quantity (t CO2 eq)")
-    )
-    if not isinstance(row.get(own), int) or int(row[own]) <= 0:
-        out.append(_fail(table, n, "format.quantity", f"{own} must be a positive whole number"))
-    if row.get(other) != NA or (ghg and row.get("Applicable non-GHG metric") != NA):
-        out.append(_fail(table, n, "format.not_applicable", f"{other} must be NA"))
-    return out
-
-
-def _format_action(row: Row, n: int) -> Failures:
-    out = _format_block("table3", row, n)
-    if parse_aef_date(row.get("Action date", "")) is None:
-        out.append(_fail("table3", n, "format.date", f"Action date {row.get('Action date')!r}"))
-    kind, subtype = str(row.get("Action type")), row.get("Action subtype")
-    if kind not in ACTION_SUBTYPES:
-        out.append(_fail("table3", n, "format.vocabulary", f"Action type {kind!r}"))
-        return out
-    if subtype not in ACTION_SUBTYPES[kind]:
-        out.append(_fail("table3", n, "format.subtype", f"{subtype!r} is not a {kind} subtype"))
-    conditional = {
-        "Transferring participating Party ID": kind == "Acquisition",
-        "Acquiring participating Party ID": subtype in OUTGOING or kind == "Transfer",
-        "Using/cancelling participating Party ID": kind in TERMINAL_TYPES,
-        "Purpose for which the ITMO has been used towards or cancelled for OIMP": kind == "Use",
-        "Calendar year for which the ITMOs are used towards the Party's NDC": (
-            kind == "Use"
-            and row.get("Purpose for which the ITMO has been used towards or cancelled for OIMP")
-            == "NDC"
-        ),
-    }
-    for label, applies in conditional.items():
-        value = row.get(label)
-        if not applies and value != NA:
-            out.append(_fail("table3", n, "format.not_applicable", f"{label} must be NA"))
-        if applies and (value == NA or value == ""):
-            out.append(_fail("table3", n, "format.not_applicable", f"{label} is required"))
-    return out
+    return check_format_tables(data.report)
 
 
 # --- referential integrity ----------------------------------------------------
@@ -266,17 +111,17 @@ def check_references(data: CheckInput) -> Failures:
             ident = str(row.get("Authorization ID"))
             found = authorizations.get(ident)
             if found is None:
-                out.append(_fail(key, n, "reference.authorization", f"{ident} not in Table 2"))
+                out.append(fail(key, n, "reference.authorization", f"{ident} not in Table 2"))
             elif found.get("Cooperative approach ID") != row.get("Cooperative approach ID"):
-                out.append(_fail(key, n, "reference.approach", f"{ident} is of another approach"))
+                out.append(fail(key, n, "reference.approach", f"{ident} is of another approach"))
     for n, row in enumerate(data.report.table3, start=1):
         entity = str(row.get("Using/cancelling authorized entity ID"))
         if entity != NA and entity not in entity_ids and row.get("Action type") != "Acquisition":
-            out.append(_fail("table3", n, "reference.entity", f"{entity} not in Table 5"))
+            out.append(fail("table3", n, "reference.entity", f"{entity} not in Table 5"))
     for n, row in enumerate(data.report.table2, start=1):
         for entity in _list(row.get("Authorized entity(ies) ID")):
             if entity not in entity_ids:
-                out.append(_fail("table2", n, "reference.entity", f"{entity} not in Table 5"))
+                out.append(fail("table2", n, "reference.entity", f"{entity} not in Table 5"))
     return out
 
 
@@ -292,19 +137,19 @@ def check_blocks(data: CheckInput) -> Failures:
                 continue
             space, first, last = span
             if first > last:
-                out.append(_fail(key, n, "block.order", f"first serial {first} > last {last}"))
+                out.append(fail(key, n, "block.order", f"first serial {first} > last {last}"))
             elif row.get("Quantity (t CO2 eq)") not in {NA, last - first + 1} and isinstance(
                 row.get("Quantity (t CO2 eq)"), int
             ):
-                out.append(_fail(key, n, "block.quantity", f"quantity is not {last - first + 1}"))
+                out.append(fail(key, n, "block.quantity", f"quantity is not {last - first + 1}"))
             if space[3] != str(row.get("Vintage")):
-                out.append(_fail(key, n, "block.vintage", "Vintage differs from the IDs"))
+                out.append(fail(key, n, "block.vintage", "Vintage differs from the IDs"))
     held = sorted(
         (span, n) for n, row in enumerate(data.report.table4, start=1) if (span := _span(row))
     )
     for (previous, _), (current, n) in itertools.pairwise(held):
         if previous[0] == current[0] and current[1] <= previous[2]:
-            out.append(_fail("table4", n, "block.overlap", "serials held twice"))
+            out.append(fail("table4", n, "block.overlap", "serials held twice"))
     return out
 
 
@@ -332,14 +177,14 @@ def check_lifecycle(data: CheckInput) -> Failures:
         earlier = [e for e in seen[space] if e[0] <= last and first <= e[1]]
         report = when.year == year and n > 0
         if report and any(e[2] in TERMINAL_TYPES for e in earlier):
-            out.append(_fail("table3", n, "lifecycle.after_terminal", "action after use/cancel"))
+            out.append(fail("table3", n, "lifecycle.after_terminal", "action after use/cancel"))
         if kind == "First transfer" and report:
             if any(e[2] == "First transfer" for e in earlier):
-                out.append(_fail("table3", n, "lifecycle.first_transfer_once", "again"))
+                out.append(fail("table3", n, "lifecycle.first_transfer_once", "again"))
             own = row.get("First transferring participating Party ID") == party
             if own and not any(e[2] == "Authorization" for e in earlier):
                 out.append(
-                    _fail("table3", n, "lifecycle.authorization_first", "no earlier authorization")
+                    fail("table3", n, "lifecycle.authorization_first", "no earlier authorization")
                 )
         if report:
             out += _timeframe(row, n, when, authorizations.get(str(row.get("Authorization ID"))))
@@ -357,10 +202,10 @@ def _timeframe(row: Row, n: int, when: date, authorization: Row | None) -> Failu
     occurred_from, occurred_to, use_from, use_to = (parse_aef_date(g) for g in match.groups())
     out: Failures = []
     if row.get("Action type") != "Acquisition" and when < authorized_on:
-        out.append(_fail("table3", n, "lifecycle.timeframe", "action before the authorization"))
+        out.append(fail("table3", n, "lifecycle.timeframe", "action before the authorization"))
     vintage = _int(row.get("Vintage"))
     if occurred_from and occurred_to and not occurred_from.year <= vintage <= occurred_to.year:
-        out.append(_fail("table3", n, "lifecycle.timeframe", f"vintage {vintage} not authorized"))
+        out.append(fail("table3", n, "lifecycle.timeframe", f"vintage {vintage} not authorized"))
     use_year = row.get("Calendar year for which the ITMOs are used towards the Party's NDC")
     if (
         isinstance(use_year, int)
@@ -368,7 +213,7 @@ def _timeframe(row: Row, n: int, when: date, authorization: Row | None) -> Failu
         and use_to
         and not use_from.year <= use_year <= use_to.year
     ):
-        out.append(_fail("table3", n, "lifecycle.timeframe", f"use year {use_year} not authorized"))
+        out.append(fail("table3", n, "lifecycle.timeframe", f"use year {use_year} not authorized"))
     return out
 
 
@@ -392,20 +237,20 @@ def check_limits(data: CheckInput) -> Failures:
         if kind == "First transfer":
             totals[ident] += _int(row.get("Quantity (t CO2 eq)"))
             if totals[ident] > _int(found.get("Authorized quantity")):
-                out.append(_fail("table3", n, "limits.quantity", f"{ident} cap exceeded"))
+                out.append(fail("table3", n, "limits.quantity", f"{ident} cap exceeded"))
         acquirer = str(row.get("Acquiring participating Party ID"))
         home = row.get("First transferring participating Party ID")
         allowed = _list(found.get("Authorized Party(ies) ID"))
         if acquirer not in {NA, home} and acquirer not in allowed:
-            out.append(_fail("table3", n, "limits.acquiring_party", f"{acquirer} not authorized"))
+            out.append(fail("table3", n, "limits.acquiring_party", f"{acquirer} not authorized"))
         entity = str(row.get("Using/cancelling authorized entity ID"))
         if entity != NA and entity not in _list(found.get("Authorized entity(ies) ID")):
-            out.append(_fail("table3", n, "limits.entity", f"{entity} not authorized"))
+            out.append(fail("table3", n, "limits.entity", f"{entity} not authorized"))
         purpose = str(
             row.get("Purpose for which the ITMO has been used towards or cancelled for OIMP")
         )
         if kind == "Use" and purpose not in str(found.get("Purposes for authorization")):
-            out.append(_fail("table3", n, "limits.purpose", f"use for {purpose}"))
+            out.append(fail("table3", n, "limits.purpose", f"use for {purpose}"))
     return out
 
 
@@ -439,10 +284,10 @@ def check_matching(data: CheckInput) -> Failures:
         to_party = str(row.get("Acquiring participating Party ID"))
         outgoing = kind == "Transfer" or row.get("Action subtype") in OUTGOING
         if outgoing and to_party != NA and not acquisitions.get((party, key(row))):
-            out.append(_fail("table3", n, "matching.acquisition", f"{to_party} has no acquisition"))
+            out.append(fail("table3", n, "matching.acquisition", f"{to_party} has no acquisition"))
         if kind == "Acquisition" and not transfers.get(key(row)):
             source = row.get("Transferring participating Party ID")
-            out.append(_fail("table3", n, "matching.transfer", f"{source} has no transfer"))
+            out.append(fail("table3", n, "matching.transfer", f"{source} has no transfer"))
     return out
 
 
@@ -455,7 +300,7 @@ def check_holdings(data: CheckInput) -> Failures:
     if previous is None:
         earlier = [r for r in data.history if _year(r) < year]
         if earlier:
-            return [_fail("table4", 0, "holdings.previous", f"no frozen holdings for {year - 1}")]
+            return [fail("table4", 0, "holdings.previous", f"no frozen holdings for {year - 1}")]
         previous = []
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for row in previous:
@@ -474,7 +319,7 @@ def check_holdings(data: CheckInput) -> Failures:
     for bucket in sorted(set(expected) | set(actual)):
         if expected[bucket] != actual[bucket]:
             out.append(
-                _fail(
+                fail(
                     "table4",
                     0,
                     "holdings.reconciliation",
@@ -505,7 +350,7 @@ def check_accounting(data: CheckInput) -> Failures:
     for year in sorted(set(data.balance_first_transfers) | set(data.balance_uses)):
         if ft.get(year, 0) != data.balance_first_transfers.get(year, 0):
             out.append(
-                _fail(
+                fail(
                     "table3",
                     0,
                     "accounting.first_transfers",
@@ -515,7 +360,7 @@ def check_accounting(data: CheckInput) -> Failures:
             )
         if used.get(year, 0) != data.balance_uses.get(year, 0):
             out.append(
-                _fail(
+                fail(
                     "table3",
                     0,
                     "accounting.uses",
@@ -539,10 +384,6 @@ CHECKS: tuple[Callable[[CheckInput], Failures], ...] = (
 
 
 # --- helpers ------------------------------------------------------------------
-
-
-def _fail(table: str, row: int, rule: str, message: str) -> CheckFailure:
-    return CheckFailure(table, row, rule, message)
 
 
 def _int(value: object) -> int:
