@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from article6.domain.finance import (
+from article6.domain.finance_money import (
     ExchangeRate,
     FinanceReason,
     FinanceRefused,

@@ -10,11 +10,7 @@ from decimal import Decimal
 import pytest
 
 from article6.domain.finance import (
-    ExchangeRate,
-    FinanceReason,
-    FinanceRefused,
     FinancingAgreement,
-    Money,
     RecoveryEntry,
     RecoveryMode,
     RecoveryPosition,
@@ -34,6 +30,7 @@ from article6.domain.finance_analysis import (
     recovery_ledger,
 )
 from article6.domain.finance_codec import agreement_from_dict, agreement_to_dict
+from article6.domain.finance_money import ExchangeRate, FinanceReason, FinanceRefused, Money
 from article6.services.finance_reference import read_reference_file
 
 REFERENCE = read_reference_file().agreement

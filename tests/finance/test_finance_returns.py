@@ -10,8 +10,6 @@ import pytest
 from article6.domain.finance import (
     AgreementStatus,
     Disbursement,
-    FinanceRefused,
-    Money,
     position_after,
     recovery_for_delivery,
 )
@@ -25,6 +23,7 @@ from article6.domain.finance_analysis import (
     projected_deliveries,
     recovery_ledger,
 )
+from article6.domain.finance_money import FinanceRefused, Money
 from article6.services.finance_reference import read_reference_file
 
 REFERENCE = read_reference_file().agreement

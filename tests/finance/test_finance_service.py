@@ -12,13 +12,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from article6.domain.errors import ActionRefused, RejectionCode
-from article6.domain.finance import (
-    Disbursement,
-    ExchangeRate,
-    FinanceReason,
-    FinanceRefused,
-    Money,
-)
+from article6.domain.finance import Disbursement
+from article6.domain.finance_money import ExchangeRate, FinanceReason, FinanceRefused, Money
 from article6.domain.permissions import Actor, PermissionDenied, Role
 from article6.services import finance, reference_case
 from article6.services.commands import execute

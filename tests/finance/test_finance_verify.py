@@ -12,7 +12,7 @@ from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from article6.cli.main import app
-from article6.domain.finance import ExchangeRate
+from article6.domain.finance_money import ExchangeRate
 from article6.services import finance, reference_case
 from article6.services.finance_reference import (
     FUND_MANAGER,

@@ -23,8 +23,8 @@ from article6.cli.common import (
     print_json,
     refusals_as_exit,
 )
-from article6.domain.finance import parse_decimal
 from article6.domain.finance_analysis import DEFAULT_WARNING_SHARE
+from article6.domain.finance_money import parse_decimal
 from article6.mrv.params import ParameterError, load_parameter_set
 from article6.mrv.rollout_plan import PlanError, load_plan
 from article6.services import finance_reference

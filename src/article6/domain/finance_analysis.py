@@ -32,17 +32,19 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from article6.domain.finance import (
     AgreementStatus,
     Disbursement,
-    ExchangeRate,
-    FinanceReason,
     FinancingAgreement,
-    Money,
     RecoveryEntry,
     RecoveryPosition,
-    convert,
     position_after,
-    refuse,
     remaining_amount,
     remaining_due_t,
+)
+from article6.domain.finance_money import (
+    ExchangeRate,
+    FinanceReason,
+    Money,
+    convert,
+    refuse,
     round_money,
 )
 

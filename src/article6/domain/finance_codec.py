@@ -14,17 +14,13 @@ from typing import Any
 
 from article6.domain.finance import (
     Disbursement,
-    ExchangeRate,
-    FinanceReason,
     FinancingAgreement,
-    Money,
     RecoveryEntry,
     RecoveryTerms,
     ScheduledDisbursement,
-    parse_decimal,
-    refuse,
     validate_agreement,
 )
+from article6.domain.finance_money import ExchangeRate, FinanceReason, Money, parse_decimal, refuse
 
 
 def _field(data: Mapping[str, Any], name: str, where: str) -> Any:

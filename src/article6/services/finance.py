@@ -21,8 +21,6 @@ from sqlalchemy import Connection, Engine, insert, select
 from article6.domain import finance_codec as fc
 from article6.domain.finance import (
     Disbursement,
-    ExchangeRate,
-    FinanceReason,
     FinancingAgreement,
     RecoveryEntry,
     RecoveryPosition,
@@ -31,11 +29,11 @@ from article6.domain.finance import (
     financier_due_t,
     position_after,
     recovery_for_delivery,
-    refuse,
     remaining_due_t,
     validate_agreement,
     version_in_force,
 )
+from article6.domain.finance_money import ExchangeRate, FinanceReason, refuse
 from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.services.commands import Receipt, execute
 from article6.store import finance_tables as ft

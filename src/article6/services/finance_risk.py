@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, func, select
 
-from article6.domain.finance import FinanceReason, Money, refuse
 from article6.domain.finance_analysis import (
     DEFAULT_WARNING_SHARE,
     EarlyWarning,
     behind_plan,
 )
+from article6.domain.finance_money import FinanceReason, Money, refuse
 from article6.mrv.params import ParameterSet
 from article6.mrv.projection import central_case, monte_carlo
 from article6.mrv.rollout_plan import RolloutPlan

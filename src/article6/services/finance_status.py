@@ -19,14 +19,10 @@ from article6.domain import finance_codec as fc
 from article6.domain.finance import (
     AgreementStatus,
     Disbursement,
-    ExchangeRate,
     FinancingAgreement,
-    Money,
     RecoveryEntry,
-    convert,
     position_after,
     remaining_due_t,
-    total,
     version_in_force,
 )
 from article6.domain.finance_analysis import (
@@ -47,6 +43,7 @@ from article6.domain.finance_analysis import (
     projected_deliveries,
     recovery_ledger,
 )
+from article6.domain.finance_money import ExchangeRate, Money, convert, total
 from article6.services import finance
 from article6.store.database import read_connection
 

@@ -22,8 +22,6 @@ from article6.domain import finance_codec as fc
 from article6.domain.events import FINANCE_EVENTS
 from article6.domain.finance import (
     Disbursement,
-    ExchangeRate,
-    FinanceRefused,
     FinancingAgreement,
     RecoveryEntry,
     check_amendment,
@@ -32,6 +30,7 @@ from article6.domain.finance import (
     recovery_for_delivery,
     version_in_force,
 )
+from article6.domain.finance_money import ExchangeRate, FinanceRefused
 from article6.store import finance_tables as ft
 from article6.store import tables as t
 from article6.store.database import read_connection
