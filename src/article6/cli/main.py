@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from article6.cli import accounting, db, demo, finance, people, project, registry, report, serve
+from article6.cli import mrv as mrv_cli
 
 app = typer.Typer(
     help="Article 6.2 cooperative approaches: registry, MRV, accounting, reporting.",
@@ -26,5 +27,6 @@ app.add_typer(project.app, name="project")
 app.add_typer(finance.app, name="finance")
 app.add_typer(report.app, name="report")
 app.add_typer(accounting.app, name="accounting")
+app.add_typer(mrv_cli.app, name="mrv")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
