@@ -169,6 +169,7 @@ def test_report_and_accounting_commands(tmp_path: Path) -> None:
     assert code == 0, out
     summary = json.loads(out)
     assert summary["version"] == "1.0" and summary["rows"]["table3"] == 2
+    assert summary["consistency_failures"] == 0
     sheet = load_workbook(workbook)["Table 1 Submission"]
     assert [c.value for c in sheet[2]][:4] == ["KHM", "1.0", 2026, "01/04/2027"]
     code, out = invoke(

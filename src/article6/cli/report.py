@@ -94,6 +94,7 @@ def aef(
             submitted_on=_day(submitted),
         )
     paths = write_aef(report, out, file_format)
+    failures = reporting.check_report(engine_for(database_url), party, year, _day(submitted))
     summary = {
         "party": party,
         "year": year,
@@ -101,6 +102,7 @@ def aef(
         "new_version": receipt.details.get("new_version", False),
         "files": [str(p) for p in paths],
         "rows": {key: len(rows) for key, rows in report.tables().items()},
+        "consistency_failures": len(failures),
     }
     if as_json:
         print_json(summary)
@@ -111,6 +113,11 @@ def aef(
         )
         for path in paths:
             console.print(f"  wrote {path}")
+        if failures:
+            console.print(
+                f"[yellow]{len(failures)} consistency checks fail: run `article6 report check`"
+                "[/yellow]"
+            )
 
 
 @app.command("check")
