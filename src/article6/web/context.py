@@ -184,6 +184,10 @@ def gate(request: Request, screen: str) -> Viewer | Response:
     return viewer
 
 
+def viewer_locale(request: Request) -> str:
+    return viewer_of(request).locale
+
+
 def words_of(request: Request) -> i18n.Gettext:
     return i18n.Gettext(viewer_of(request).locale)
 

@@ -30,8 +30,10 @@ from article6.web.context import (
     not_found,
     redirect,
     render,
+    viewer_locale,
     words_of,
 )
+from article6.web.i18n import format_number
 from article6.web.uploads import UploadCheck, check_upload
 
 router = APIRouter()
@@ -516,7 +518,7 @@ async def issue(request: Request, project_id: str, period: int) -> Response:
         )
         return words_of(request).gettext(
             "%(quantity)s t issued and allocated for period %(period)s.",
-            quantity=f"{issued:,}",
+            quantity=format_number(issued, viewer_locale(request)),
             period=period,
         )
 

@@ -32,8 +32,10 @@ from article6.web.context import (
     not_found,
     redirect,
     render,
+    viewer_locale,
     words_of,
 )
+from article6.web.i18n import format_number
 
 router = APIRouter()
 CANCELLATION_KINDS = ("voluntary", "omge", "other")
@@ -311,7 +313,7 @@ async def action_post(request: Request, key: str) -> Response:
         words_of(request).gettext(
             "%(action)s of %(quantity)s t recorded (journal entry %(seq)s).",
             action=_titles(request)[kind.key],
-            quantity=f"{intent.selection.quantity_t:,}",
+            quantity=format_number(intent.selection.quantity_t, viewer_locale(request)),
             seq=receipt.seq,
         ),
     )
