@@ -328,3 +328,94 @@ def basic_fleet() -> DatasetBuilder:
         builder.swap(f"E1-{day}", "S1", "V1", f"2025-01-{day:02d}")
         builder.swap(f"E2-{day}", "S1", "V2", f"2025-01-{day:02d}")
     return builder
+
+
+SWAP_DAYS = tuple(range(2, 32, 3))
+
+
+def drive(
+    builder: DatasetBuilder,
+    vehicle_id: str,
+    days: range = range(1, 32),
+    km_per_day: float = 40.0,
+    swap_days: tuple[int, ...] = SWAP_DAYS,
+    device_id: str | None = None,
+    start_km: float = 1000.0,
+) -> DatasetBuilder:
+    """January 2025 readings at 20:00 local (km grows by km_per_day a day) and swaps."""
+    device = device_id or f"D-{vehicle_id}"
+    for day in days:
+        builder.odometer(device, f"2025-01-{day:02d}", start_km + km_per_day * (day - 1))
+    for day in swap_days:
+        builder.swap(f"E-{vehicle_id}-{day}", "S1", vehicle_id, f"2025-01-{day:02d}")
+    return builder
+
+
+def faulty_fleet() -> DatasetBuilder:
+    """One vehicle per quality rule, next to a clean vehicle (see test_quality_rules)."""
+    b = DatasetBuilder()
+    b.station("S1").meter("M1", "S1").battery("B-IN").battery("B-OUT")
+    b.meter_reading("M1", "2024-12-31", 0.0).meter_reading("M1", "2025-01-31", 500.0)
+    b.vehicle("V_OK")
+    drive(b, "V_OK")
+    b.vehicle("V_VIN_A", vin="VIN-SAME").vehicle("V_VIN_B", vin="VIN-SAME")
+    drive(drive(b, "V_VIN_A"), "V_VIN_B")
+    b.vehicle("V_PLATE_A", plate="PP-SAME").vehicle("V_PLATE_B", plate="PP-SAME")
+    drive(drive(b, "V_PLATE_A"), "V_PLATE_B")
+    b.vehicle("V_OTHER", vin="VIN-ELSEWHERE").other_programme("GCC-42", vin="VIN-ELSEWHERE")
+    drive(b, "V_OTHER")
+    b.vehicle("V_CAT", category="e_truck")
+    drive(b, "V_CAT")
+    b.vehicle("V_NORIGHTS", er_rights=None)
+    drive(b, "V_NORIGHTS")
+    b.vehicle("V_LATE", er_rights="2025-01-16")
+    drive(b, "V_LATE")
+    b.vehicle("V_STOLEN", decommission="2025-01-21", reason="stolen")
+    drive(b, "V_STOLEN")
+    b.vehicle("V_NEW", commission="2025-01-11")
+    drive(b, "V_NEW")
+    # One device on two vehicles at once: both assignments are void.
+    b.vehicle("V_OVL1", device_id="D-OVL").vehicle("V_OVL2", with_device=False)
+    b.assign("D-OVL", "V_OVL2", "2025-01-10", None)
+    drive(b, "V_OVL1", device_id="D-OVL")
+    # Device swap on 16 January: the new device starts at 0, offset 5600 km.
+    b.vehicle("V_SWAP", with_device=False)
+    b.assign("D-A", "V_SWAP", "2024-11-01", "2025-01-16").assign(
+        "D-B", "V_SWAP", "2025-01-16", None, offset_km=5600.0
+    )
+    drive(b, "V_SWAP", days=range(1, 16), device_id="D-A", start_km=5000.0)
+    drive(b, "V_SWAP", days=range(16, 32), device_id="D-B", start_km=-600.0, swap_days=())
+    # A reset to 100 km on 10 January is rejected; the gap is bridged.
+    b.vehicle("V_RESET")
+    drive(b, "V_RESET", days=range(1, 10))
+    b.odometer("D-V_RESET", "2025-01-10", 100.0)
+    drive(b, "V_RESET", days=range(11, 32), swap_days=())
+    # A reading 100 km further 30 minutes later: 200 km/h on an 80 km/h model.
+    b.vehicle("V_FAST")
+    drive(b, "V_FAST")
+    b.rows["odometer_readings"].append(
+        {"device_id": "D-V_FAST", "ts": utc("2025-01-05", 20, 30), "odometer_km": 1260.0}
+    )
+    # 350 km on 15 January on a scooter (max 300 km/day).
+    b.vehicle("V_MAX", category="e_scooter")
+    drive(b, "V_MAX", days=range(1, 15))
+    drive(b, "V_MAX", days=range(15, 32), start_km=1310.0, swap_days=())
+    b.vehicle("V_NOEV")
+    drive(b, "V_NOEV", swap_days=())
+    # Two 3-day gaps bracketed by readings: 240 of 1200 km imputed (20 %).
+    b.vehicle("V_GAPS")
+    drive(b, "V_GAPS", days=range(1, 11))
+    drive(b, "V_GAPS", days=range(14, 21), swap_days=())
+    drive(b, "V_GAPS", days=range(24, 32), swap_days=())
+    # Readings stop after 20 January; a swap on the 25th is evidence only.
+    b.vehicle("V_FILL")
+    drive(b, "V_FILL", days=range(1, 21), swap_days=(2, 5, 8, 11, 14, 17, 20, 25))
+    # Readings stop after 5 January; eight later swaps: imputed share > 30 %.
+    b.vehicle("V_ZERO")
+    drive(b, "V_ZERO", days=range(1, 6), swap_days=(2, 5, 8, 11, 14, 17, 20, 23, 26, 29))
+    # A reading whose device has no assignment, and a duplicate reading.
+    b.odometer("D-NOBODY", "2025-01-03", 10.0)
+    b.rows["odometer_readings"].append(dict(b.rows["odometer_readings"][0]))
+    # Battery IDs must be unique.
+    b.battery("B-IN", capacity_kwh=9.0)
+    return b

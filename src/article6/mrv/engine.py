@@ -21,12 +21,19 @@ EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 
 
-def spark_session(master: str = "local[2]", shuffle_partitions: int = 4) -> Any:
+def spark_session(
+    master: str = "local[2]",
+    shuffle_partitions: int = 4,
+    extra_config: dict[str, str] | None = None,
+) -> Any:
     """A Spark session set up for the pipeline: UTC clock, no UI, few partitions."""
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    for key, value in (extra_config or {}).items():
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName("article6-mrv")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
