@@ -39,7 +39,7 @@ def as_json(args: list[str], database_url: str) -> Any:
     return json.loads(invoke([*args, "--json"], database_url))
 
 
-def test_status_json_and_text(loaded: str) -> None:
+def test_status_and_portfolio(loaded: str) -> None:
     status = as_json(["status", "--agreement", AGREEMENT, "--as-of", "2026-06-30"], loaded)
     assert status["status"] == "delivering"
     assert status["recovered"] == {"amount": "594560000", "currency": "KRW"}
@@ -75,8 +75,6 @@ def test_status_json_and_text(loaded: str) -> None:
     assert "'NOPE' does not exist" in " ".join(output.split())
     invoke(["status", "--agreement", AGREEMENT, "--as-of", "June"], loaded, exit_code=2)
 
-
-def test_portfolio_json(loaded: str) -> None:
     result = as_json(["portfolio", "--as-of", "2026-06-30"], loaded)
     overall = result["totals"][0]
     assert (overall["dimension"], overall["agreements"]) == ("all", 1)
