@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from mrv_builder import basic_fleet
 
-from article6.mrv.ingest import IngestError, ingest_dataset, input_hash
+from article6.mrv.ingest import IngestError, IngestReport, ingest_dataset, input_hash
 
 
-def ingest(tmp_path: Path, fmt: str = "csv"):  # type: ignore[no-untyped-def]
+def ingest(tmp_path: Path, fmt: str = "csv") -> tuple[Path, IngestReport]:
     data = basic_fleet().write(tmp_path / "data", fmt)
     return data, ingest_dataset(data, tmp_path / "stage")
 
