@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ def test_status_and_portfolio(loaded: str) -> None:
         360_000,
     )
     assert overall["committed"] == "5945600000"
+    assert result["programme_irr"] is not None and Decimal(result["programme_irr"]) == 0
+    text = invoke(["portfolio", "--as-of", "2026-06-30", "--discount-rate", "0.035"], loaded)
+    assert "Programme IRR: 0.0000 %; NPV at 0.035 a year: -929," in text
     keys = {(row["dimension"], row["key"]) for row in result["totals"]}
     assert {("host_party", "KHM"), ("sector", "Transport"), ("status", "delivering")} <= keys
 

@@ -322,3 +322,12 @@ def test_portfolio_in_one_currency_across_parties_sectors_and_statuses(world: En
     assert refused.value.reason is FinanceReason.NO_EXCHANGE_RATE
     as_dict = report.to_dict()
     assert as_dict["totals"][0]["committed"] == "7295600000"
+    # The cookstoves agreement has no flows yet, so the programme is the reference case
+    assert report.irr == 0 and report.npv is None
+    with_rate = portfolio(world, date(2026, 6, 30), KRW, Decimal("0.035"))
+    reference = agreement_report(world, REFERENCE_AGREEMENT_ID, date(2026, 6, 30))
+    assert with_rate.npv == reference.npv
+    assert with_rate.to_dict()["programme_npv"] == str(reference.npv.amount)  # type: ignore[union-attr]
+    in_usd = portfolio(world, date(2026, 6, 30), "USD", Decimal("0.035"))
+    # 5,945,600,000 KRW / 1,350 = 4,404,148.148... -> 4,404,148.15 USD; + 1,000,000.00 USD
+    assert in_usd.totals[0].committed == Money.of("5404148.15", "USD")

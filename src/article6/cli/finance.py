@@ -134,12 +134,17 @@ def status(
 def portfolio_command(
     as_of: str | None = AsOfOption,
     currency: str = typer.Option("KRW", "--currency", help="Reporting currency."),
+    discount_rate: str | None = typer.Option(
+        None, "--discount-rate", help="Yearly rate for the programme's NPV, e.g. 0.035."
+    ),
     database_url: str | None = DatabaseOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Totals across agreements by host Party, sector and status; pipeline vs delivered."""
+    """Totals across agreements by host Party, sector and status; pipeline vs delivered;
+    the programme's NPV and IRR."""
     with refusals_as_exit(as_json):
-        result = portfolio(engine_for(database_url), _as_of(as_of), currency)
+        rate = None if discount_rate is None else parse_decimal(discount_rate, "--discount-rate")
+        result = portfolio(engine_for(database_url), _as_of(as_of), currency, rate)
     if as_json:
         print_json(result.to_dict())
         return
@@ -171,6 +176,12 @@ def portfolio_command(
             f"{row.outstanding.amount:,}",
         )
     console.print(table)
+    programme = "  Programme IRR: " + (
+        "none (no sign change)" if result.irr is None else f"{result.irr * 100:.4f} %"
+    )
+    if result.npv is not None:
+        programme += f"; NPV at {result.discount_rate} a year: {result.npv}"
+    console.print(programme, highlight=False, markup=False)
 
 
 @app.command()

@@ -8,7 +8,7 @@ the plain text the demo and the command line print.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -246,6 +246,10 @@ class PortfolioReport:
     currency: str
     lines: list[PortfolioLine]
     totals: list[PortfolioTotal]
+    cash_flows: list[CashFlow]
+    discount_rate: Decimal | None
+    npv: Money | None
+    irr: Decimal | None
 
     def to_dict(self) -> dict[str, Any]:
         def line(item: PortfolioLine | PortfolioTotal) -> dict[str, Any]:
@@ -264,15 +268,22 @@ class PortfolioReport:
             "currency": self.currency,
             "agreements": [line(x) for x in self.lines],
             "totals": [line(x) for x in self.totals],
+            "discount_rate": None if self.discount_rate is None else str(self.discount_rate),
+            "programme_npv": None if self.npv is None else str(self.npv.amount),
+            "programme_irr": None if self.irr is None else str(self.irr),
         }
 
 
-def portfolio(engine: Engine, as_of: date, currency: str = "KRW") -> PortfolioReport:
-    """Every agreement's figures in `currency` (at the rates in force on `as_of`) and
-    totals by host Party, sector and status."""
+def portfolio(
+    engine: Engine, as_of: date, currency: str = "KRW", discount_rate: Decimal | None = None
+) -> PortfolioReport:
+    """Every agreement's figures in `currency` (at the rates in force on `as_of`), totals
+    by host Party, sector and status, and the programme's NPV and IRR over the cash
+    flows of all agreements (actual and projected, converted at the same rates)."""
     with read_connection(engine) as connection:
         ids = finance.agreement_ids(connection)
     lines = []
+    flows: list[CashFlow] = []
     for agreement_id in ids:
         report = agreement_report(engine, agreement_id, as_of)
         a = report.agreement
@@ -299,4 +310,15 @@ def portfolio(engine: Engine, as_of: date, currency: str = "KRW") -> PortfolioRe
                 outstanding=into(report.outstanding_balance),
             )
         )
-    return PortfolioReport(as_of, currency, lines, portfolio_totals(lines, currency))
+        flows.extend(replace(f, amount=into(f.amount)) for f in report.cash_flows)
+    flows.sort(key=lambda f: (f.flow_date, f.amount.amount))
+    return PortfolioReport(
+        as_of=as_of,
+        currency=currency,
+        lines=lines,
+        totals=portfolio_totals(lines, currency),
+        cash_flows=flows,
+        discount_rate=discount_rate,
+        npv=None if discount_rate is None or not flows else npv(flows, discount_rate),
+        irr=irr(flows),
+    )
