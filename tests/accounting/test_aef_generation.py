@@ -248,3 +248,31 @@ def test_oimp_first_transfer_at_issuance(engine: Engine, key_dir: Path) -> None:
     assert oimp_row["OIMP authorized by the Party"] == "CORSIA"
     assert oimp_row["First transfer definition for OIMP"] == "Issuance"
     assert reporting.check_report(engine, "KHM", 2026, SUBMITTED) == []
+
+
+def test_holdings_cannot_be_frozen_from_out_of_order_actions(engine: Engine, key_dir: Path) -> None:
+    load_setup(engine, key_dir)
+    actions.issue_units(
+        engine,
+        actor=OPS["KHM"],
+        approach_id=APPROACH_ID,
+        registry_id="KHM01",
+        vintage=2026,
+        quantity_t=1_000,
+        action_date=date(2027, 1, 10),
+        authorization_id=AUTHORIZATION_ID,
+    )
+    # Back-dated into 2026, but the units it moves were issued in 2027.
+    actions.first_transfer(
+        engine,
+        actor=OPS["KHM"],
+        from_account="KHM01-PENDING",
+        to_account="KOR01-HOLDING",
+        selection=actions.Selection(APPROACH_ID, 2026, 400),
+        authorization_id=AUTHORIZATION_ID,
+        action_date=date(2026, 12, 30),
+    )
+    with pytest.raises(ActionRefused) as refused:
+        freeze(engine, "KHM")
+    assert refused.value.code is RejectionCode.INVALID_TRANSITION
+    assert "later-dated" in refused.value.message
