@@ -164,7 +164,11 @@ def _plan_station_faults(
     """
     per_kind = max(1, round(fault_rate * stations.size / len(STATION_FAULT_KINDS)))
     cabinet = stations.kind_index == 0
-    grid = stations.supply_index < 2
+    # An inflated bill needs grid energy to inflate: on-site solar can cover a small
+    # station's whole demand, so pure grid stations are preferred.
+    grid = stations.supply_index == 0
+    if not grid.any():
+        grid = stations.supply_index < 2
     everywhere = np.ones(stations.size, dtype=bool)
     candidates = {
         "other_programme_station": cabinet,
