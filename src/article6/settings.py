@@ -17,6 +17,7 @@ DEFAULT_HOME = Path(".article6")
 class Settings:
     database_url: str
     key_dir: Path
+    home: Path = DEFAULT_HOME  # reports, runs and other files the product writes
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -24,4 +25,4 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     home = Path(env.get("ARTICLE6_HOME", str(DEFAULT_HOME)))
     database_url = env.get("ARTICLE6_DATABASE_URL") or f"sqlite:///{home / 'article6.db'}"
     key_dir = Path(env.get("ARTICLE6_KEY_DIR") or home / "keys")
-    return Settings(database_url=database_url, key_dir=key_dir)
+    return Settings(database_url=database_url, key_dir=key_dir, home=home)

@@ -36,7 +36,7 @@ UserOption = typer.Option(
 def settings_for(database_url: str | None) -> Settings:
     settings = load_settings()
     if database_url:
-        return Settings(database_url=database_url, key_dir=settings.key_dir)
+        return Settings(database_url=database_url, key_dir=settings.key_dir, home=settings.home)
     return settings
 
 

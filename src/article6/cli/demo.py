@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from article6.cli.common import DatabaseOption, console, settings_for
 from article6.cli.registry import _show_report, holdings
 from article6.services import reference_workflow
+from article6.services.regular_information import write_demo_reports
 from article6.services.verify import verify
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
@@ -37,6 +38,9 @@ def demo(database_url: str | None = DatabaseOption) -> None:
     holdings(registry=None, database_url=settings.database_url, as_json=False)
     report = verify(engine)
     _show_report(report)
+    console.rule("Annual information (AEF) and emissions balances")
+    written = write_demo_reports(engine, settings.home / "reports", console=console)
+    console.print(f"{len(written)} report files written to {settings.home / 'reports'}")
     _show_users()
     if not report.ok:
         raise typer.Exit(1)
