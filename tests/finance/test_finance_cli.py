@@ -165,13 +165,16 @@ def test_export_writes_workbook_and_charts(loaded: str, tmp_path: Path) -> None:
     invoke(["export", "--agreement", AGREEMENT, "--plan", str(PLAN)], loaded, exit_code=2)
 
 
-def test_load_reference_needs_the_reference_flows(engine: Engine, key_dir: Path) -> None:
+def test_load_reference_records_units_already_delivered(engine: Engine, key_dir: Path) -> None:
     reference_case.load_setup(engine, key_dir)
     url = engine.url.render_as_string(hide_password=False)
-    output = invoke(["load-reference"], url, exit_code=2)
-    assert "load the reference flows first" in " ".join(output.split())
     refused = invoke(["status", "--agreement", AGREEMENT], url, exit_code=2)
     assert "does not exist" in " ".join(refused.split())  # the error console wraps lines
-    invoke(["load-reference", "--no-first-delivery"], url)
+    invoke(["load-reference"], url)
     status = as_json(["status", "--agreement", AGREEMENT, "--as-of", "2026-06-30"], url)
     assert (status["status"], status["delivered_t"]) == ("authorized", 0)
+    reference_case.load_reference_flows(engine)  # 40,000 t of 2025 reach KOR01-HOLDING
+    invoke(["load-reference"], url)  # the agreement is already there: only the catch-up
+    status = as_json(["status", "--agreement", AGREEMENT, "--as-of", "2026-06-30"], url)
+    assert (status["status"], status["delivered_t"]) == ("delivering", 40_000)
+    invoke(["load-reference", "--no-deliveries"], url)

@@ -15,7 +15,7 @@ from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.finance import Disbursement
 from article6.domain.finance_money import ExchangeRate, FinanceReason, FinanceRefused, Money
 from article6.domain.permissions import Actor, PermissionDenied, Role
-from article6.services import finance, reference_case
+from article6.services import actions, finance, reference_case
 from article6.services.commands import execute
 from article6.services.finance_reference import (
     FUND_MANAGER,
@@ -40,6 +40,29 @@ def world(engine: Engine, key_dir: Path) -> Engine:
     reference_case.load_setup(engine, key_dir)
     reference_case.load_reference_flows(engine)
     return engine
+
+
+def send_to_korea(engine: Engine, vintage: int, quantity_t: int, when: date) -> None:
+    """Issue units of `vintage` in Cambodia and first transfer them to KOR01-HOLDING."""
+    actions.issue_units(
+        engine,
+        actor=reference_case.KHM_REGISTRY,
+        approach_id="CA0001",
+        registry_id="KHM01",
+        vintage=vintage,
+        quantity_t=quantity_t,
+        action_date=when,
+        authorization_id=reference_case.AUTHORIZATION_ID,
+    )
+    actions.first_transfer(
+        engine,
+        actor=reference_case.KHM_REGISTRY,
+        from_account="KHM01-PENDING",
+        to_account="KOR01-HOLDING",
+        selection=actions.Selection("CA0001", vintage, quantity_t),
+        authorization_id=reference_case.AUTHORIZATION_ID,
+        action_date=when,
+    )
 
 
 def head_seq(engine: Engine) -> int:
@@ -188,6 +211,7 @@ def test_amendment_values_later_deliveries_at_the_new_price(world: Engine) -> No
     )
     finance.amend_agreement(world, actor=FUND_MANAGER, agreement=amended)
     assert journal_commands(world)[-1] == "FinancingAgreementAmended"
+    send_to_korea(world, 2026, 10_000, date(2027, 3, 1))
     with read_connection(world) as connection:
         versions = finance.agreement_versions(connection, REFERENCE.agreement_id)
     assert [v.version for v in versions] == [1, 2]
@@ -239,29 +263,37 @@ def test_delivery_in_the_allocation_transaction_rolls_back_with_it(world: Engine
     assert head_seq(world) == before and count(world, ft.finance_recoveries) == 0
 
     def allocation(tx: LedgerTransaction) -> dict[str, Any]:
-        due = finance.financier_due_in(
-            tx.connection, REFERENCE.agreement_id, 61_200, date(2026, 3, 16)
-        )
-        entry = finance.record_delivery_in(
+        # The reference flows left 28,000 t of 2025 pending in Cambodia: move 20,000 t more
+        actions.prepare_first_transfer(
+            actor=reference_case.KHM_REGISTRY,
+            from_account="KHM01-PENDING",
+            to_account="KOR01-HOLDING",
+            selection=actions.Selection("CA0001", 2025, 20_000),
+            authorization_id=reference_case.AUTHORIZATION_ID,
+            action_date=date(2026, 5, 4),
+        ).handler(tx)
+        entries = finance.recover_from_allocation(
             tx,
-            agreement_id=REFERENCE.agreement_id,
+            approach_id="CA0001",
             vintage=2025,
-            quantity_t=due,
-            delivery_date=date(2026, 3, 16),
+            quantity_t=60_000,  # 40,000 t earlier and 20,000 t now, none recovered yet
+            account_id="KOR01-HOLDING",
+            delivery_date=date(2026, 5, 4),
             reference="issuance 7",
         )
-        return {"due": due, "remaining": entry.remaining_t}
+        return {"recovered": [(e.quantity_t, e.remaining_t) for e in entries]}
 
     receipt = execute(world, reference_case.KHM_REGISTRY, "Allocate", {}, None, allocation)
-    assert receipt.details == {"due": 61_200, "remaining": 338_800}
+    assert receipt.details == {"recovered": [(60_000, 340_000)]}
     with read_connection(world) as connection:
         assert (
             finance.financier_due_in(connection, REFERENCE.agreement_id, 500_000, date(2027, 3, 1))
-            == 338_800
+            == 340_000
         )
         open_now = finance.open_agreements_for_approach(connection, "CA0001", date(2027, 3, 1))
         assert [a.agreement_id for a in open_now] == [REFERENCE.agreement_id]
         assert finance.open_agreements_for_approach(connection, "CA0002", date(2027, 3, 1)) == []
+    send_to_korea(world, 2026, 5_000, date(2027, 3, 1))
     with pytest.raises(FinanceRefused) as refused:
         finance.record_delivery(
             world,
@@ -273,6 +305,41 @@ def test_delivery_in_the_allocation_transaction_rolls_back_with_it(world: Engine
             reference="issuance 7",
         )
     assert refused.value.reason is FinanceReason.DUPLICATE_REFERENCE
+
+
+def test_every_recovery_is_backed_by_units_in_the_delivery_account(world: Engine) -> None:
+    finance.record_agreement(world, actor=FUND_MANAGER, agreement=REFERENCE)
+
+    def deliver(vintage: int, quantity_t: int, reference: str) -> None:
+        finance.record_delivery(
+            world,
+            actor=reference_case.KHM_REGISTRY,
+            agreement_id=REFERENCE.agreement_id,
+            vintage=vintage,
+            quantity_t=quantity_t,
+            delivery_date=date(2027, 3, 1),
+            reference=reference,
+        )
+
+    with pytest.raises(FinanceRefused) as refused:
+        deliver(2026, 1, "no units of 2026 yet")
+    assert refused.value.reason is FinanceReason.UNITS_NOT_RECEIVED
+    assert refused.value.code is RejectionCode.INSUFFICIENT_UNITS
+    deliver(2025, 30_000, "part of the 40,000 t first transferred")
+    with pytest.raises(FinanceRefused, match="30,000 t already recovered: 10,001 t more"):
+        deliver(2025, 10_001, "too much")
+    deliver(2025, 10_000, "the rest")
+    send_to_korea(world, 2026, 7_000, date(2027, 2, 1))
+    receipt = finance.recover_received_units(
+        world, actor=reference_case.KHM_REGISTRY, agreement_id=REFERENCE.agreement_id
+    )
+    assert [(e["vintage"], e["quantity_t"]) for e in receipt.details["recorded"]] == [(2026, 7_000)]
+    again = finance.recover_received_units(
+        world, actor=reference_case.KHM_REGISTRY, agreement_id=REFERENCE.agreement_id
+    )
+    assert again.details["recorded"] == []
+    assert count(world, ft.finance_recoveries) == 3
+    assert verify(world).ok
 
 
 def test_portfolio_in_one_currency_across_parties_sectors_and_statuses(world: Engine) -> None:

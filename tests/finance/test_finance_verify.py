@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from article6.cli.main import app
 from article6.domain.finance_money import ExchangeRate
-from article6.services import finance, reference_case
+from article6.services import actions, finance, reference_case
 from article6.services.finance_reference import (
     FUND_MANAGER,
     REFERENCE_AGREEMENT_ID,
@@ -33,6 +33,25 @@ def loaded(engine: Engine, key_dir: Path) -> Engine:
         engine,
         actor=FUND_MANAGER,
         rate=ExchangeRate("USD", "KRW", date(2026, 1, 2), Decimal("1441.50"), "illustrative"),
+    )
+    actions.issue_units(
+        engine,
+        actor=reference_case.KHM_REGISTRY,
+        approach_id="CA0001",
+        registry_id="KHM01",
+        vintage=2026,
+        quantity_t=12_345,
+        action_date=date(2027, 3, 2),
+        authorization_id=reference_case.AUTHORIZATION_ID,
+    )
+    actions.first_transfer(
+        engine,
+        actor=reference_case.KHM_REGISTRY,
+        from_account="KHM01-PENDING",
+        to_account="KOR01-HOLDING",
+        selection=actions.Selection("CA0001", 2026, 12_345),
+        authorization_id=reference_case.AUTHORIZATION_ID,
+        action_date=date(2027, 3, 2),
     )
     finance.record_delivery(
         engine,

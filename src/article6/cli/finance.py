@@ -242,22 +242,18 @@ def export(
 
 @app.command("load-reference")
 def load_reference(
-    first_delivery: bool = typer.Option(
+    deliveries: bool = typer.Option(
         True,
-        "--first-delivery/--no-first-delivery",
-        help="Record the reference first transfer of 40,000 t as the first delivery.",
+        "--deliveries/--no-deliveries",
+        help="Record units already in KOR01-HOLDING as recovery deliveries.",
     ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Record the reference agreement (400,000 t at 14,864 KRW/t) and its disbursements."""
     with refusals_as_exit(False):
-        try:
-            loaded = finance_reference.load_reference_agreement(
-                engine_for(database_url), record_first_delivery=first_delivery
-            )
-        except ValueError as exc:
-            errors.print(f"[red]Cannot load the reference agreement[/red]: {exc}")
-            raise typer.Exit(2) from exc
+        loaded = finance_reference.load_reference_agreement(
+            engine_for(database_url), record_deliveries=deliveries
+        )
     console.print(f"Recorded financing agreement {loaded.agreement_id} v{loaded.version}")
 
 

@@ -43,6 +43,7 @@ class FinanceReason(StrEnum):
     OVER_DISBURSEMENT = "over_disbursement"
     DUPLICATE_REFERENCE = "duplicate_reference"
     UNKNOWN_ACCOUNT = "unknown_account"
+    UNITS_NOT_RECEIVED = "units_not_received"
 
 
 _CODES: Mapping[FinanceReason, RejectionCode] = {
@@ -52,6 +53,7 @@ _CODES: Mapping[FinanceReason, RejectionCode] = {
     FinanceReason.VERSION_NOT_INCREASING: RejectionCode.VERSION_NOT_INCREASING,
     FinanceReason.VINTAGE_OUTSIDE_AGREEMENT: RejectionCode.VINTAGE_OUTSIDE_AUTHORIZED_TIMEFRAME,
     FinanceReason.UNKNOWN_ACCOUNT: RejectionCode.UNKNOWN_ACCOUNT,
+    FinanceReason.UNITS_NOT_RECEIVED: RejectionCode.INSUFFICIENT_UNITS,
 }
 
 

@@ -5,14 +5,21 @@ domain decides, the event is journaled and the finance projection written.
 Only the financier's own organisation may record or change its agreements
 and disbursements. A delivery of credits is recorded by whoever performs the
 issuance (the host registry administrator); the allocation of an issuance
-calls `record_delivery_in` inside its own transaction, after it has moved the
-financier's units, so the units and the recovery they pay land together or
-not at all. `financier_due_in` tells the allocation how many tonnes are due.
+calls `recover_from_allocation` (or `record_delivery_in`) inside its own
+transaction, after it has moved the financier's units, so the units and the
+recovery they pay land together or not at all. `financier_due_in` tells the
+allocation how many tonnes are due.
+
+Every recovery is backed by units: the tonnes recorded as delivered for an
+approach and vintage never exceed the tonnes the registry journal shows
+arriving in the delivery account (issued, first transferred or transferred
+into it), summed over all agreements that deliver there.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -37,6 +44,7 @@ from article6.domain.finance_money import ExchangeRate, FinanceReason, refuse
 from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.services.commands import Receipt, execute
 from article6.store import finance_tables as ft
+from article6.store import tables as t
 from article6.store.ledger_store import LedgerTransaction
 
 # --- reads (any open connection) -----------------------------------------------------
@@ -140,6 +148,78 @@ def open_agreements_for_approach(
         if remaining_due_t(current, position(connection, current), on, rates) > 0:
             found.append(current)
     return found
+
+
+RECEIVING_EVENTS = ("UnitsIssued", "UnitsFirstTransferred", "UnitsTransferred")
+
+
+@dataclass(frozen=True)
+class UnitsReceipt:
+    """Units that arrived in an account, as the registry journal recorded them."""
+
+    seq: int
+    vintage: int
+    quantity_t: int
+    action_date: date
+
+
+def units_received(connection: Connection, account_id: str, approach_id: str) -> list[UnitsReceipt]:
+    """Every issuance or transfer of `approach_id` units into `account_id`, in journal order."""
+    marker = json.dumps({"to_account": account_id}, separators=(",", ":"))[1:-1]
+    rows = connection.execute(
+        select(t.journal.c.seq, t.journal.c.body)
+        .where(t.journal.c.command.in_(RECEIVING_EVENTS) & t.journal.c.body.contains(marker))
+        .order_by(t.journal.c.seq)
+    )
+    found = []
+    for seq, body in rows:
+        request = json.loads(body)["payload"].get("request", {})
+        if request.get("to_account") != account_id:
+            continue
+        units = request.get("selection") or request
+        if units.get("approach_id") != approach_id:
+            continue
+        found.append(
+            UnitsReceipt(
+                seq,
+                int(units["vintage"]),
+                int(units["quantity_t"]),
+                date.fromisoformat(request["action_date"]),
+            )
+        )
+    return found
+
+
+def _check_backed_by_units(
+    connection: Connection, agreement: FinancingAgreement, vintage: int, quantity_t: int
+) -> None:
+    if agreement.approach_id is None:
+        raise refuse(
+            FinanceReason.UNITS_NOT_RECEIVED,
+            f"agreement {agreement.agreement_id} names no cooperative approach, so no units "
+            "can back a delivery; amend it first",
+        )
+    account, approach = agreement.delivery_account, agreement.approach_id
+    received = sum(
+        r.quantity_t for r in units_received(connection, account, approach) if r.vintage == vintage
+    )
+    recorded = 0
+    for agreement_id in agreement_ids(connection):
+        versions = {v.version: v for v in agreement_versions(connection, agreement_id)}
+        for entry in recovery_entries(connection, agreement_id):
+            version = versions[entry.version]
+            if (
+                entry.vintage == vintage
+                and version.delivery_account == account
+                and version.approach_id == approach
+            ):
+                recorded += entry.quantity_t
+    if recorded + quantity_t > received:
+        raise refuse(
+            FinanceReason.UNITS_NOT_RECEIVED,
+            f"{account} has received {received:,} t of {approach} vintage {vintage}, of which "
+            f"{recorded:,} t already recovered: {quantity_t:,} t more are not backed by units",
+        )
 
 
 # --- commands ------------------------------------------------------------------------
@@ -363,6 +443,7 @@ def record_delivery_in(
             FinanceReason.DUPLICATE_REFERENCE,
             f"a delivery with reference {reference!r} is already recorded for {agreement_id}",
         )
+    _check_backed_by_units(tx.connection, agreement, vintage, quantity_t)
     entry = recovery_for_delivery(
         agreement,
         position(tx.connection, agreement),
@@ -389,6 +470,102 @@ def record_delivery_in(
         )
     )
     return entry
+
+
+def recover_from_allocation(
+    tx: LedgerTransaction,
+    *,
+    approach_id: str,
+    vintage: int,
+    quantity_t: int,
+    account_id: str,
+    delivery_date: date,
+    reference: str,
+) -> list[RecoveryEntry]:
+    """Record what open agreements are due from `quantity_t` units just moved into
+    `account_id`, in the allocation's transaction.
+
+    Agreements repaid from `approach_id` into `account_id` take their due in
+    order of effective date; units beyond what they are due stay with the
+    account's holder. Returns the recovery entries recorded (none if no agreement
+    is open).
+    """
+    left = quantity_t
+    entries = []
+    candidates = [
+        a
+        for a in open_agreements_for_approach(tx.connection, approach_id, delivery_date)
+        if a.delivery_account == account_id and a.first_vintage <= vintage <= a.last_vintage
+    ]
+    for agreement in sorted(candidates, key=lambda a: (a.effective_from, a.agreement_id)):
+        if left == 0:
+            break
+        due = financier_due_in(tx.connection, agreement.agreement_id, left, delivery_date)
+        if due == 0:
+            continue
+        entries.append(
+            record_delivery_in(
+                tx,
+                agreement_id=agreement.agreement_id,
+                vintage=vintage,
+                quantity_t=due,
+                delivery_date=delivery_date,
+                reference=reference,
+            )
+        )
+        left -= due
+    return entries
+
+
+def recover_received_units(
+    engine: Engine, *, actor: Actor, agreement_id: str, idempotency_key: str | None = None
+) -> Receipt:
+    """Catch up: record as recovery the units that reached the agreement's delivery
+    account but were never recorded, vintage by vintage, up to what is due.
+
+    For a delivery account that receives the financier's credits only (a
+    programme account), or when deliveries were made by hand. Each vintage's
+    delivery is dated and referenced by the last arrival of that vintage.
+    """
+
+    def handle(tx: LedgerTransaction) -> dict[str, Any]:
+        agreement = latest_version(tx.connection, agreement_id)
+        authorize(actor, Command.PERFORM_ISSUANCE, Target(party=agreement.host_party))
+        if agreement.approach_id is None:
+            return {"recorded": []}
+        arrivals = units_received(tx.connection, agreement.delivery_account, agreement.approach_id)
+        recorded = []
+        for vintage in sorted({a.vintage for a in arrivals}):
+            if not agreement.first_vintage <= vintage <= agreement.last_vintage:
+                continue
+            of_vintage = [a for a in arrivals if a.vintage == vintage]
+            received = sum(a.quantity_t for a in of_vintage)
+            already = sum(
+                e.quantity_t
+                for e in recovery_entries(tx.connection, agreement_id)
+                if e.vintage == vintage
+            )
+            last = of_vintage[-1]
+            if received <= already:
+                continue
+            due = financier_due_in(
+                tx.connection, agreement_id, received - already, last.action_date
+            )
+            if due == 0:
+                continue
+            entry = record_delivery_in(
+                tx,
+                agreement_id=agreement_id,
+                vintage=vintage,
+                quantity_t=due,
+                delivery_date=last.action_date,
+                reference=f"journal:{last.seq} units received in {agreement.delivery_account}",
+            )
+            recorded.append(fc.entry_to_dict(entry))
+        return {"recorded": recorded}
+
+    request = {"agreement_id": agreement_id}
+    return execute(engine, actor, "RecoverReceivedUnits", request, idempotency_key, handle)
 
 
 def record_delivery(

@@ -5,20 +5,19 @@ Korea's investment support programme (organisation `KOR-ISP`, fund manager
 400,000 t at 14,864 KRW/t = 5,945,600,000 KRW into `KOR01-HOLDING`. The agreement,
 its schedule and the disbursements made so far come from
 `data/finance/reference_agreement.toml`. When the registry reference flows are
-loaded too, the 40,000 t of vintage 2025 first transferred to Korea are
-recorded as the first recovery delivery, referenced by their journal event.
+loaded too, the units of vintage 2025 first transferred to Korea are recorded
+as the first recovery delivery, referenced by their journal event.
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from article6.domain import finance_codec as fc
 from article6.domain.finance import FinancingAgreement
@@ -26,15 +25,12 @@ from article6.domain.permissions import Actor, Role
 from article6.services import finance
 from article6.services.finance_status import agreement_report
 from article6.services.reference_case import KHM_REGISTRY
-from article6.store import tables as t
-from article6.store.database import read_connection
 
 REFERENCE_FILE = (
     Path(__file__).resolve().parents[3] / "data" / "finance" / "reference_agreement.toml"
 )
 REFERENCE_AGREEMENT_ID = "KOR-ISP-2025-001"
 FUND_MANAGER = Actor("isp-manager", "KOR-ISP", "KOR", frozenset({Role.FINANCIER}))
-FIRST_TRANSFER_KEY = "demo-first-transfer-2025"
 STATUS_DATE = date(2026, 6, 30)  # after the reference flows of spring 2026
 
 
@@ -51,40 +47,22 @@ def read_reference_file(path: Path = REFERENCE_FILE) -> ReferenceFile:
     return ReferenceFile(agreement, list(raw.get("disbursements", [])))
 
 
-def first_transfer_receipt(engine: Engine) -> tuple[int, dict[str, Any]] | None:
-    """The journal position and details of the reference first transfer to Korea, if loaded."""
-    with read_connection(engine) as connection:
-        row = connection.execute(
-            select(t.idempotency.c.result).where(t.idempotency.c.key == FIRST_TRANSFER_KEY)
-        ).first()
-    if row is None:
-        return None
-    result = json.loads(row.result)
-    return int(result["seq"]), dict(result.get("details", {}))
-
-
 def load_reference_agreement(
     engine: Engine,
     *,
     path: Path = REFERENCE_FILE,
-    record_first_delivery: bool = True,
-    delivery_date: date = date(2026, 3, 16),
+    record_deliveries: bool = True,
 ) -> FinancingAgreement:
     """Record the reference agreement and its disbursements (idempotent keys).
 
     Needs the reference set-up (the delivery account `KOR01-HOLDING`). With
-    `record_first_delivery`, the reference first transfer of 40,000 t of 2025
-    must have been loaded; it becomes the first recovery delivery. Leave it off
-    when the issuance allocation records deliveries itself.
+    `record_deliveries`, units of CA0001 already in `KOR01-HOLDING` (from the
+    reference flows or the workflow's allocated issuance) and not yet recorded
+    are recorded as recovery deliveries. Leave it off when the issuance
+    allocation records deliveries itself and the agreement is loaded first.
     """
     reference = read_reference_file(path)
     agreement = reference.agreement
-    receipt = first_transfer_receipt(engine) if record_first_delivery else None
-    if record_first_delivery and receipt is None:
-        raise ValueError(
-            "the reference first transfer is not in the journal: load the reference "
-            "flows first, or pass record_first_delivery=False"
-        )
     finance.record_agreement(
         engine,
         actor=FUND_MANAGER,
@@ -99,17 +77,9 @@ def load_reference_agreement(
             disbursement=disbursement,
             idempotency_key=f"reference-{disbursement.disbursement_id}",
         )
-    if receipt is not None:
-        seq, _details = receipt
-        finance.record_delivery(
-            engine,
-            actor=KHM_REGISTRY,
-            agreement_id=agreement.agreement_id,
-            vintage=2025,
-            quantity_t=40_000,
-            delivery_date=delivery_date,
-            reference=f"journal:{seq} first transfer to {agreement.delivery_account}",
-            idempotency_key=f"reference-{agreement.agreement_id}-delivery-2025",
+    if record_deliveries:
+        finance.recover_received_units(
+            engine, actor=KHM_REGISTRY, agreement_id=agreement.agreement_id
         )
     return agreement
 
