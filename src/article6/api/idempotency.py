@@ -14,10 +14,13 @@ import hashlib
 import inspect
 import json
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+
+from sqlalchemy import Engine
 
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.permissions import Actor
@@ -33,7 +36,17 @@ class _Remembered:
         self.key_locks: dict[str, threading.Lock] = {}
 
 
-_REMEMBERED = _Remembered()
+# One table per database (engine), so two applications never answer from each other's keys.
+_REMEMBERED: weakref.WeakKeyDictionary[Engine, _Remembered] = weakref.WeakKeyDictionary()
+_TABLES_LOCK = threading.Lock()
+
+
+def _remembered(engine: Engine) -> _Remembered:
+    with _TABLES_LOCK:
+        table = _REMEMBERED.get(engine)
+        if table is None:
+            table = _REMEMBERED[engine] = _Remembered()
+        return table
 
 
 def _accepts_key(service: Callable[..., Receipt]) -> bool:
@@ -42,7 +55,7 @@ def _accepts_key(service: Callable[..., Receipt]) -> bool:
 
 def call_service(
     service: Callable[..., Receipt],
-    engine: Any,
+    engine: Engine,
     *,
     actor: Actor,
     idempotency_key: str | None,
@@ -61,11 +74,12 @@ def call_service(
         ).encode("utf-8")
     ).hexdigest()
     scoped = f"{actor.user_id}\x00{idempotency_key}"
-    with _REMEMBERED.lock:
-        key_lock = _REMEMBERED.key_locks.setdefault(scoped, threading.Lock())
+    remembered = _remembered(engine)
+    with remembered.lock:
+        key_lock = remembered.key_locks.setdefault(scoped, threading.Lock())
     with key_lock:
-        with _REMEMBERED.lock:
-            earlier = _REMEMBERED.results.get(scoped)
+        with remembered.lock:
+            earlier = remembered.results.get(scoped)
         if earlier is not None:
             if earlier[0] != fingerprint:
                 raise ActionRefused(
@@ -74,9 +88,9 @@ def call_service(
                 )
             return replace(earlier[1], replayed=True)
         receipt = service(engine, actor=actor, **arguments)
-        with _REMEMBERED.lock:
-            _REMEMBERED.results[scoped] = (fingerprint, receipt)
-            while len(_REMEMBERED.results) > MAX_REMEMBERED_KEYS:
-                forgotten, _ = _REMEMBERED.results.popitem(last=False)
-                _REMEMBERED.key_locks.pop(forgotten, None)
+        with remembered.lock:
+            remembered.results[scoped] = (fingerprint, receipt)
+            while len(remembered.results) > MAX_REMEMBERED_KEYS:
+                forgotten, _ = remembered.results.popitem(last=False)
+                remembered.key_locks.pop(forgotten, None)
         return receipt
