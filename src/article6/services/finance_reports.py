@@ -183,8 +183,7 @@ def write_workbook(
 ) -> Path:
     a = report.agreement
     workbook = Workbook()
-    summary = workbook.active
-    assert summary is not None  # a new workbook always has one sheet
+    summary: Worksheet = workbook.worksheets[0]
     summary.title = "Summary"
     summary.column_dimensions["A"].width = 36
     summary.column_dimensions["B"].width = 60
