@@ -240,6 +240,14 @@ def test_amendment_values_later_deliveries_at_the_new_price(world: Engine) -> No
     with pytest.raises(FinanceRefused) as refused:
         finance.amend_agreement(world, actor=FUND_MANAGER, agreement=shrink)
     assert refused.value.reason is FinanceReason.AMENDMENT_CONFLICT
+    below_paid = replace(
+        amended,
+        version=3,
+        committed=Money.of("2972799999", KRW),
+        amendment_reason="Cut the commitment below what was paid",
+    )
+    with pytest.raises(FinanceRefused, match="below the 2,972,800,000 KRW already disbursed"):
+        finance.amend_agreement(world, actor=FUND_MANAGER, agreement=below_paid)
     assert verify(world).ok
 
 

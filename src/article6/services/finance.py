@@ -312,6 +312,15 @@ def amend_agreement(
                 f"agreement {agreement.agreement_id}: tranche {tranche:,} t is below the "
                 f"{delivered.delivered_t:,} t already delivered",
             )
+        paid = sum(
+            (d.amount.amount for d in disbursements(tx.connection, agreement.agreement_id)), 0
+        )
+        if agreement.committed.amount < paid:
+            raise refuse(
+                FinanceReason.AMENDMENT_CONFLICT,
+                f"agreement {agreement.agreement_id}: commitment {agreement.committed} is below "
+                f"the {paid:,} {agreement.currency} already disbursed",
+            )
         _check_account(tx, agreement)
         _insert_version(tx, agreement, "FinancingAgreementAmended")
         return {"agreement_id": agreement.agreement_id, "version": agreement.version}
