@@ -1,0 +1,38 @@
+"""Smoke run of the API load benchmark: it runs on loopback and reports every figure.
+
+No timing is asserted; only that each figure, baseline and ratio is there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_api_load_reports_every_figure() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "api_load.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.strip().splitlines()
+    assert any("ops/s" in line for line in lines[:-1]), "no readable table"
+    figures = json.loads(lines[-1])
+    assert figures["benchmark"] == "api_load" and figures["clients"] == 5
+    for run in ("direct", "api"):
+        assert figures[run]["operations"] == 40
+        assert figures[run]["errors"] == 0
+        assert figures[run]["throughput_ops_s"] > 0
+        for kind in ("read", "transfer"):
+            assert figures[run][kind]["count"] == 20
+            assert figures[run][kind]["p50_ms"] <= figures[run][kind]["p99_ms"]
+    ratio = figures["api"]["throughput_ops_s"] / figures["direct"]["throughput_ops_s"]
+    assert abs(figures["throughput_ratio"] - ratio) < 0.01
+    assert figures["target_ratio"] == 0.5 and figures["target_p99_ms"] == 100
+    assert isinstance(figures["meets_ratio"], bool) and isinstance(figures["meets_p99"], bool)
