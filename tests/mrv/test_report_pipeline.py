@@ -43,6 +43,9 @@ ROW_REASONS = {
     "other_programme_station": {"other_programme"},
     "duplicate_battery_id": {"duplicate_key"},
     "meter_decrease": {"meter_decrease"},
+    "other_programme_vehicle": {"other_programme"},
+    "no_er_rights": {"no_er_rights"},
+    "unknown_vehicle": {"unknown_vehicle"},
 }
 
 

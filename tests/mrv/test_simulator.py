@@ -52,9 +52,6 @@ def _read(folder: Path, record_type: str) -> pd.DataFrame:
 def test_every_record_type_has_exactly_the_methodology_columns(faulty: Path) -> None:
     for record_type, schema in SCHEMAS.items():
         path = faulty / f"{record_type}.parquet"
-        if record_type == "other_programme_vehicles":
-            assert not path.exists()
-            continue
         assert pq.read_schema(path).names == list(schema.column_names), record_type
 
 
@@ -204,6 +201,14 @@ def _check_faults_break_their_rules(faulty: Path) -> None:
             assert (vehicles[column] == vehicles[column].iloc[row]).sum() == 2
     for row in _rows(faulty, "before_er_rights_date"):
         assert vehicles.er_rights_signed_date.iloc[row] > vehicles.commission_date.iloc[row]
+    for row in _rows(faulty, "no_er_rights"):
+        assert pd.isna(vehicles.er_rights_signed_date.iloc[row])
+    extract = _read(faulty, "other_programme_vehicles")
+    for row in _rows(faulty, "other_programme_vehicle"):
+        assert vehicles.vin.iloc[row] in set(extract.vin)
+    swaps = _read(faulty, "swap_events")
+    for row in _rows(faulty, "unknown_vehicle"):
+        assert swaps.vehicle_id.iloc[row] not in set(vehicles.vehicle_id)
 
     readings = _read(faulty, "odometer_readings").reset_index(names="row")
     readings = readings.sort_values(["device_id", "ts"])

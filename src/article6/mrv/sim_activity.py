@@ -115,10 +115,15 @@ class VehicleChunk:
         km[rng.random((n, days)) < 0.06] = 0.0
         km = np.minimum(km, 0.8 * np.asarray(MAX_DAILY_KM)[owner][:, None])
         km[~self.active] = 0.0
-        speed_rows = self._rows_with("implied_speed")
-        km[speed_rows, self.fault_day[speed_rows]] = np.maximum(
-            km[speed_rows, self.fault_day[speed_rows]], 15.0
-        )
+        # Faults that live in a day's readings or pings need the vehicle to move that day.
+        for kind, least_km in (
+            ("implied_speed", 15.0),
+            ("gps_jump", 5.0),
+            ("outside_cambodia", 5.0),
+        ):
+            rows = self._rows_with(kind)
+            strikes = self.fault_day[rows]
+            km[rows, strikes] = np.maximum(km[rows, strikes], least_km)
         self.km = np.round(km, 2)
         initial_km = np.where(
             self.commission < 0,
@@ -190,7 +195,12 @@ class VehicleChunk:
             for row in self._rows_with(kind):
                 values[row] = source[self.plan.vehicle_partner[lo + row]]
                 faults.append((kind, int(row), str(vehicle_ids[row])))
-        for kind in ("before_er_rights_date", "no_activity_evidence"):
+        for kind in (
+            "before_er_rights_date",
+            "no_activity_evidence",
+            "no_er_rights",
+            "other_programme_vehicle",
+        ):
             faults += [(kind, int(r), str(vehicle_ids[r])) for r in self._rows_with(kind)]
         start_ordinal = self.start.toordinal()
         epoch_ordinal = date(1970, 1, 1).toordinal()
@@ -216,7 +226,11 @@ class VehicleChunk:
                 "owner_type": np.asarray(("public_donation", "private_sale", "fleet_lease"))[
                     fleet.owner_index[lo:hi]
                 ],
-                "er_rights_signed_date": as_dates(fleet.er_rights_day[lo:hi]),
+                "er_rights_signed_date": pa.array(
+                    fleet.er_rights_day[lo:hi] + start_ordinal - epoch_ordinal,
+                    pa.int32(),
+                    mask=self.fault == self.plan.code("no_er_rights"),
+                ).cast(pa.date32()),
                 "commission_date": as_dates(self.commission),
                 "decommission_date": pa.array(
                     np.where(decommissioned, self.decommission, 0) + start_ordinal - epoch_ordinal,
@@ -413,7 +427,50 @@ class VehicleChunk:
                 "soc_in_pct": soc_in,
             }
         )
-        return ChunkTable("swap_events", table)
+        unknown = self._unknown_vehicle_swaps(
+            first_event_number + table.num_rows, station_energy_kwh
+        )
+        faults = [
+            ("unknown_vehicle", table.num_rows + i, str(self.fleet.vehicle_ids[self.lo + row]))
+            for i, row in enumerate(self._rows_with("unknown_vehicle"))
+        ]
+        return ChunkTable("swap_events", pa.concat_tables([table, unknown]), faults)
+
+    def _unknown_vehicle_swaps(
+        self, first_event_number: int, station_energy_kwh: NDArray[np.float64]
+    ) -> pa.Table:
+        """A swap at the faulty vehicle's cabinet by a vehicle id the fleet does not know."""
+        rows = self._rows_with("unknown_vehicle")
+        province = self.fleet.province_index[self.lo + rows]
+        cabinets = [
+            int(
+                np.flatnonzero(
+                    (self.stations.province_index == p) & (self.stations.kind_index == 0)
+                )[0]
+            )
+            for p in province
+        ]
+        station = np.asarray(cabinets, dtype=np.int64)
+        day = self.fault_day[rows]
+        self._add_station_energy(
+            station_energy_kwh,
+            station,
+            day,
+            np.full(rows.shape[0], SWAP_BATTERY_CAPACITY_KWH * 0.77 / STATION_CHARGE_EFFICIENCY),
+        )
+        battery = self.stations.battery_first[station]
+        return pa.table(
+            {
+                "event_id": id_array("SW", first_event_number + np.arange(rows.shape[0]), 10),
+                "station_id": self.stations.station_ids[station],
+                "vehicle_id": id_array("VX", self.lo + rows + 1, 7),
+                "battery_out_id": id_array("B", battery + 1, 8),
+                "battery_in_id": id_array("B", battery + 2, 8),
+                "ts": timestamps(self._day_us(day) + 12 * 3600 * US_PER_S),
+                "soc_out_pct": np.full(rows.shape[0], 20.0),
+                "soc_in_pct": np.full(rows.shape[0], 97.0),
+            }
+        )
 
     def charge_sessions(
         self, first_session_number: int, station_energy_kwh: NDArray[np.float64]

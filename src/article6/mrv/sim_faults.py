@@ -34,6 +34,9 @@ VEHICLE_FAULT_KINDS = (
     "gap_short",
     "gap_long",
     "no_activity_evidence",
+    "no_er_rights",
+    "other_programme_vehicle",
+    "unknown_vehicle",
 )
 GPS_FAULT_KINDS = ("gps_jump", "outside_cambodia")
 STATION_FAULT_KINDS = (

@@ -128,6 +128,10 @@ RECORD_SCHEMAS: dict[str, pa.Schema] = {
             ("energy_kwh", pa.float64()),
         ]
     ),
+    # An extract of another programme's registry: project vehicles listed there are excluded.
+    "other_programme_vehicles": pa.schema(
+        [("programme_id", pa.string()), ("vin", pa.string()), ("plate", pa.string())]
+    ),
     "utility_invoices": pa.schema(
         [
             ("station_id", pa.string()),

@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from article6.mrv.sim_activity import ChunkTable, VehicleChunk
-from article6.mrv.sim_faults import ManifestEntry, plan_faults
-from article6.mrv.sim_fleet import draw_fleet, total_batteries
+from article6.mrv.sim_faults import FaultPlan, ManifestEntry, plan_faults
+from article6.mrv.sim_fleet import Fleet, draw_fleet, total_batteries
 from article6.mrv.sim_output import RECORD_SCHEMAS, OutputFormat, RecordWriters
 from article6.mrv.sim_stations import (
     MeterSet,
@@ -42,6 +42,7 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "device_assignments": ("device_id", "vehicle_id", "valid_from"),
     "odometer_readings": ("device_id", "ts"),
     "gps_pings": ("device_id", "ts"),
+    "swap_events": ("event_id", "vehicle_id"),
     "batteries": ("battery_id",),
     "stations": ("station_id",),
     "meter_readings": ("meter_id", "ts"),
@@ -161,6 +162,7 @@ def simulate_fleet(
                     _write(writers, block, manifest)
             if progress is not None:
                 progress(hi, config.vehicles)
+        _write(writers, other_programme_extract(fleet, plan), manifest)
         station_rng = np.random.default_rng([config.seed, 3])
         _write(
             writers,
@@ -200,6 +202,20 @@ def _manifest_item(entry: ManifestEntry, output_format: OutputFormat) -> dict[st
     item["file"] = f"{entry.record_type}.{output_format}"
     item["source_row"] = entry.row + (2 if output_format == "csv" else 1)
     return item
+
+
+def other_programme_extract(fleet: Fleet, plan: FaultPlan) -> ChunkTable:
+    """Vehicles registered under another programme: a few outsiders plus the planted ones."""
+    planted = np.flatnonzero(plan.vehicle_fault == plan.code("other_programme_vehicle"))
+    outsiders = 5
+    table = pa.table(
+        {
+            "programme_id": ["VCS-2291"] * (outsiders + planted.shape[0]),
+            "vin": [f"KH9OT{i:012d}" for i in range(outsiders)] + list(fleet.vins[planted]),
+            "plate": [f"KD-9Z-{i:05d}" for i in range(outsiders)] + list(fleet.plates[planted]),
+        }
+    )
+    return ChunkTable("other_programme_vehicles", table)
 
 
 def read_manifest(out_dir: Path) -> list[ManifestEntry]:
