@@ -107,6 +107,7 @@ def test_portfolio_totals_by_party_sector_and_status() -> None:
             krw(t["disbursed"]),
             krw(t["recovered"]),
             krw(t["committed"] - t["recovered"]),
+            agreement_id == "A",
         )
 
     lines = [
@@ -128,3 +129,6 @@ def test_portfolio_totals_by_party_sector_and_status() -> None:
     assert totals[("status", "pipeline")].pipeline_t == 100
     assert totals[("status", "recovered")].pipeline_t == 0
     assert next(iter(totals)) == ("all", "all")
+    assert everything.behind_plan == 1
+    assert totals[("host_party", "KHM")].behind_plan == 1
+    assert totals[("sector", "Energy")].behind_plan == 0

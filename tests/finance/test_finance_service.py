@@ -347,6 +347,8 @@ def test_every_recovery_is_backed_by_units_in_the_delivery_account(world: Engine
     )
     assert again.details["recorded"] == []
     assert count(world, ft.finance_recoveries) == 3
+    # 47,000 t through vintage 2026 against 80,000 t planned: the portfolio flags it
+    assert portfolio(world, date(2027, 6, 30)).totals[0].behind_plan == 1
     assert verify(world).ok
 
 

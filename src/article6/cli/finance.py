@@ -160,6 +160,7 @@ def portfolio_command(
         "Disbursed",
         "Recovered",
         "Outstanding",
+        "Behind plan",
     ):
         table.add_column(column, justify="left" if column in ("By", "Key") else "right")
     for row in result.totals:
@@ -174,6 +175,7 @@ def portfolio_command(
             f"{row.disbursed.amount:,}",
             f"{row.recovered.amount:,}",
             f"{row.outstanding.amount:,}",
+            str(row.behind_plan),
         )
     console.print(table)
     programme = "  Programme IRR: " + (

@@ -363,6 +363,7 @@ class PortfolioLine:
     disbursed: Money
     recovered: Money
     outstanding: Money
+    behind_plan: bool = False  # the early warning is raised
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,7 @@ class PortfolioTotal:
     disbursed: Money
     recovered: Money
     outstanding: Money
+    behind_plan: int  # agreements with an early warning
 
 
 def portfolio_totals(lines: Sequence[PortfolioLine], currency: str) -> list[PortfolioTotal]:
@@ -408,6 +410,7 @@ def portfolio_totals(lines: Sequence[PortfolioLine], currency: str) -> list[Port
                 disbursed=money_sum("disbursed"),
                 recovered=money_sum("recovered"),
                 outstanding=money_sum("outstanding"),
+                behind_plan=sum(1 for m in members if m.behind_plan),
             )
         )
     return result

@@ -308,6 +308,7 @@ def portfolio(
                 disbursed=into(report.disbursed),
                 recovered=into(report.recovered),
                 outstanding=into(report.outstanding_balance),
+                behind_plan=report.warning is not None,
             )
         )
         flows.extend(replace(f, amount=into(f.amount)) for f in report.cash_flows)
