@@ -296,6 +296,7 @@ def write_workbook(
                 f"Disbursed ({portfolio.currency})",
                 f"Recovered ({portfolio.currency})",
                 f"Outstanding ({portfolio.currency})",
+                "Behind plan",
             ],
         )
         for total_row in portfolio.totals:
@@ -311,6 +312,7 @@ def write_workbook(
                     _number(total_row.disbursed.amount),
                     _number(total_row.recovered.amount),
                     _number(total_row.outstanding.amount),
+                    total_row.behind_plan,
                 ]
             )
     if charts:
