@@ -184,10 +184,41 @@ def test_cli_errors_name_the_problem(frozen: dict[str, Any], tmp_path: Path) -> 
 def test_cli_validate_reports_counts(tmp_path: Path) -> None:
     data = run_fleet().write(tmp_path / "data")
     path = data / "odometer_readings.csv"
-    path.write_text(path.read_text().replace("1000.0", "abc", 1))
+    lines = path.read_text().splitlines()
+    lines.append(lines[2])
+    lines[1] = lines[1].replace("1000.0", "abc")
+    path.write_text("\n".join(lines) + "\n")
     result = CliRunner().invoke(app, ["mrv", "validate", "--data", str(data), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["rows_read"] == doc["rows_accepted"] + doc["rows_quarantined"]
     assert doc["rows_quarantined"] == 1
     assert doc["quarantine_by_reason"] == {"bad_type": 1}
+    assert doc["duplicate_keys"] == {"odometer_readings": 1}
+    # vehicles 3, assignments 3, readings 93 + 1 repeated, stations 2, meters 1,
+    # meter readings 2, calibrations 1, batteries 2, swaps 20, charges 10.
+    assert doc["rows_read"] == 3 + 3 + 94 + 2 + 1 + 2 + 1 + 2 + 20 + 10
+
+
+def test_low_telematics_coverage_flags_and_sizes_sample(frozen: dict[str, Any]) -> None:
+    from article6.mrv.methodology import sample_size
+    from article6.mrv.params import load_parameter_set
+    from article6.mrv.pipeline import PipelineResult
+    from article6.mrv.runs import DETAIL_TABLES, summarise
+
+    run_dir = frozen["runs"] / frozen["doc"]["run_id"]
+    tables = {name: pq.read_table(run_dir / f"{name}.parquet") for name in DETAIL_TABLES}
+    vehicles = tables["vehicles"]
+    index = vehicles.schema.get_field_index("has_telematics")
+    tables["vehicles"] = vehicles.set_column(index, "has_telematics", pa.array([True, True, False]))
+    empty = pa.table({"reason": pa.array([], pa.string())})
+    result = PipelineResult(
+        year=2025, engine="duckdb", rejected=empty, rejected_days=empty, **tables
+    )
+    figures, flags = summarise(result, load_parameter_set(EXAMPLE))
+    assert figures.telematics_coverage == pytest.approx(2 / 3)
+    assert flags["telematics_coverage_low"] == 1
+    # CV of the telematics vehicles' distances (1200 and 900 km) sizes the sample.
+    cv = 150.0 / 1050.0
+    assert figures.sampling_required_n == sample_size(1, cv, 0.10, 1.645)
+    assert figures.sampling_required_n == 1

@@ -19,12 +19,14 @@ from rich.table import Table
 
 from article6.cli import mrv_planning
 from article6.cli.common import console, errors, print_json
-from article6.mrv.engine import ENGINES, EngineName
+from article6.mrv.engine import ENGINES, Engine, EngineName
 from article6.mrv.ingest import IngestError, ingest_dataset
 from article6.mrv.methodology import MethodologyError
 from article6.mrv.params import ParameterError, load_parameter_set
 from article6.mrv.pipeline import STEPS, run_pipeline
+from article6.mrv.quality import duplicate_key_counts
 from article6.mrv.runs import DEFAULT_RUNS_DIR, RunError, calculate, reproduce_run
+from article6.mrv.schema import SCHEMAS
 
 app = typer.Typer(help="Monitoring, reporting and verification of emission reductions.")
 
@@ -106,6 +108,16 @@ def validate(
                     for s in report.sources
                 ],
             }
+            bar.update(task, description="Duplicate keys")
+            engine = Engine("duckdb")
+            try:
+                staged = {name: engine.read(Path(scratch) / f"{name}.parquet") for name in SCHEMAS}
+                counts = engine.to_arrow(duplicate_key_counts(staged).order_by("record_type"))
+            finally:
+                engine.close()
+            document["duplicate_keys"] = {
+                row["record_type"]: int(row["rows"]) for row in counts.to_pylist()
+            }
             if parameter_set is not None and year is not None:
                 bar.update(task, description="Quality rules")
                 result = run_pipeline(Path(scratch), parameter_set, year)
@@ -137,6 +149,8 @@ def validate(
     console.print(table)
     for reason, count in document["quarantine_by_reason"].items():
         console.print(f"  quarantined [yellow]{reason}[/yellow]: {count:,}")
+    for record_type, count in document["duplicate_keys"].items():
+        console.print(f"  {record_type} [yellow]duplicate_key[/yellow]: {count:,}")
     for record_type, reasons in document.get("quality_rejections", {}).items():
         for reason, count in reasons.items():
             console.print(f"  rule {record_type} [yellow]{reason}[/yellow]: {count:,}")

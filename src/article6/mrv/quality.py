@@ -103,6 +103,12 @@ def drop_duplicate_keys(table: ir.Table, record_type: str) -> tuple[ir.Table, ir
     return kept.drop("_rank"), rejected
 
 
+def duplicate_key_counts(raw: dict[str, ir.Table]) -> ir.Table:
+    """record_type, rows: how many rows repeat an earlier row's key, per record type."""
+    rejected = union_all([drop_duplicate_keys(table, name)[1] for name, table in raw.items()])
+    return rejected.group_by("record_type").aggregate(rows=rejected.count())
+
+
 def union_all(tables: Sequence[ir.Table]) -> ir.Table:
     result = tables[0]
     for table in tables[1:]:
