@@ -14,7 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Insert, and_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from article6.domain import codec
 from article6.domain.blocks import (
@@ -29,7 +30,7 @@ from article6.domain.blocks import (
     split,
 )
 from article6.domain.errors import InvariantViolation
-from article6.domain.journal import GENESIS_HASH, Event, canonical, make_event
+from article6.domain.journal import GENESIS_HASH, Event, canonical, chain_hash, event_body
 from article6.domain.model import (
     Account,
     Approach,
@@ -70,9 +71,7 @@ class LedgerTransaction:
         self.connection = connection
         self.actor_id = actor_id
         self.recorded_at = (clock or datetime.now(UTC)).isoformat(timespec="microseconds")
-        head = connection.execute(
-            select(t.journal_head).where(t.journal_head.c.id == 1).with_for_update()
-        ).one_or_none()
+        head = connection.execute(_LOCK_HEAD).one_or_none()
         if head is None:
             raise InvariantViolation("the database has no journal head: run `article6 db upgrade`")
         self.seq: int = head.seq
@@ -94,20 +93,30 @@ class LedgerTransaction:
         return value
 
     def append(self, command: str, registry_id: str | None, payload: dict[str, Any]) -> Event:
-        event = make_event(
-            self.seq + 1, command, registry_id, self.actor_id, self.recorded_at, payload, self.hash
+        seq = self.seq + 1
+        body = event_body(seq, command, registry_id, self.actor_id, self.recorded_at, payload)
+        event = Event(
+            seq,
+            command,
+            registry_id,
+            self.actor_id,
+            self.recorded_at,
+            payload,
+            self.hash,
+            chain_hash(self.hash, body),
         )
         self.connection.execute(
-            insert(t.journal).values(
-                seq=event.seq,
-                command=command,
-                registry_id=registry_id,
-                actor=self.actor_id,
-                recorded_at=self.recorded_at,
-                body=event.body.decode("utf-8"),
-                prev_hash=event.prev_hash,
-                hash=event.hash,
-            )
+            _INSERT_EVENT,
+            {
+                "seq": event.seq,
+                "command": command,
+                "registry_id": registry_id,
+                "actor": self.actor_id,
+                "recorded_at": self.recorded_at,
+                "body": body.decode("utf-8"),
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+            },
         )
         self.seq, self.hash = event.seq, event.hash
         self.events.append(event)
@@ -116,14 +125,13 @@ class LedgerTransaction:
     def close(self) -> None:
         """Store the new head; call once, after the command's last append."""
         self.connection.execute(
-            update(t.journal_head)
-            .where(t.journal_head.c.id == 1)
-            .values(
-                seq=self.seq,
-                hash=self.hash,
-                next_block_id=self._next_block_id,
-                next_issuance_id=self._next_issuance_id,
-            )
+            _UPDATE_HEAD,
+            {
+                "h_seq": self.seq,
+                "h_hash": self.hash,
+                "h_block": self._next_block_id,
+                "h_issuance": self._next_issuance_id,
+            },
         )
 
     # --- reference data ---------------------------------------------------------
@@ -145,9 +153,7 @@ class LedgerTransaction:
         return None if row is None else Entity(**row._asdict())
 
     def account(self, account_id: str) -> Account | None:
-        row = self.connection.execute(
-            select(t.accounts).where(t.accounts.c.account_id == account_id)
-        ).first()
+        row = self.connection.execute(_SELECT_ACCOUNT, {"a_id": account_id}).first()
         return None if row is None else codec.account_from_dict(row._asdict())
 
     def approach(self, approach_id: str) -> Approach | None:
@@ -330,26 +336,14 @@ class LedgerTransaction:
         return moved
 
     def _write_balances(self, deltas: dict[tuple[str, str, int], int]) -> None:
-        for (account_id, approach_id, vintage), delta in sorted(deltas.items()):
-            if delta == 0:
-                continue
-            key = and_(
-                t.balances.c.account_id == account_id,
-                t.balances.c.approach_id == approach_id,
-                t.balances.c.vintage == vintage,
-            )
-            result = self.connection.execute(
-                update(t.balances).where(key).values(quantity_t=t.balances.c.quantity_t + delta)
-            )
-            if result.rowcount == 0:
-                self.connection.execute(
-                    insert(t.balances).values(
-                        account_id=account_id,
-                        approach_id=approach_id,
-                        vintage=vintage,
-                        quantity_t=delta,
-                    )
-                )
+        """Add the deltas to the balances in one statement (insert, or add on conflict)."""
+        rows = [
+            {"account_id": a, "approach_id": p, "vintage": v, "quantity_t": delta}
+            for (a, p, v), delta in sorted(deltas.items())
+            if delta != 0
+        ]
+        if rows:
+            self.connection.execute(_upsert_balances(self.connection.dialect.name, rows))
 
     def add_usage(self, authorization_id: str, purpose: Purpose, quantity_t: int) -> None:
         key = and_(
@@ -367,6 +361,38 @@ class LedgerTransaction:
                     authorization_id=authorization_id, purpose=purpose.value, quantity_t=quantity_t
                 )
             )
+
+
+_LOCK_HEAD = select(t.journal_head).where(t.journal_head.c.id == 1).with_for_update()
+
+_UPDATE_HEAD = (
+    update(t.journal_head)
+    .where(t.journal_head.c.id == 1)
+    .values(
+        seq=bindparam("h_seq"),
+        hash=bindparam("h_hash"),
+        next_block_id=bindparam("h_block"),
+        next_issuance_id=bindparam("h_issuance"),
+    )
+)
+
+_INSERT_EVENT = insert(t.journal)
+
+_SELECT_ACCOUNT = select(t.accounts).where(t.accounts.c.account_id == bindparam("a_id"))
+
+
+def _upsert_balances(dialect: str, rows: list[dict[str, Any]]) -> Insert:
+    """INSERT ... ON CONFLICT (account, approach, vintage) DO UPDATE quantity += new."""
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(t.balances).values(rows)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(t.balances).values(rows)
+    else:
+        raise InvariantViolation(f"balances upsert is not written for {dialect}")
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[t.balances.c.account_id, t.balances.c.approach_id, t.balances.c.vintage],
+        set_={"quantity_t": t.balances.c.quantity_t + statement.excluded.quantity_t},
+    )
 
 
 _UPDATE_BLOCK = (
