@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -462,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL database to create a scratch schema in",
     )
     args = parser.parse_args(argv)
+    # A terminated run still drops its PostgreSQL schema and temporary files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     transfers = args.transfers or (50 if args.quick else 2_000)
     fragments = args.fragments or (200 if args.quick else 100_000)
     if fragments < transfers:
