@@ -18,6 +18,7 @@ class Series:
     colour: str
     points: Sequence[tuple[int, float]]
     dashed: bool = False
+    width: float = 2.0
 
 
 def _nice_step(span: float) -> float:
@@ -81,7 +82,8 @@ def line_chart(
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(s.points))
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>'
+            f'<polyline points="{path}" fill="none" stroke="{s.colour}" '
+            f'stroke-width="{s.width}"{dash}/>'
         )
         for x, y in s.points:
             parts.append(

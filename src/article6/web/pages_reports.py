@@ -71,12 +71,12 @@ def accounting_page(request: Request, party: str = "", year: int | None = None) 
         chart = charts.line_chart(
             [
                 charts.Series(
-                    _("Emissions balance"),
-                    "#0b4f6c",
+                    _("Inventory emissions"),
+                    "#7a8594",
                     [
-                        (r.year, r.balance_t / in_mt)
+                        (r.year, r.emissions_t / in_mt)
                         for r in balance.years
-                        if r.balance_t is not None
+                        if r.emissions_t is not None
                     ],
                 ),
                 charts.Series(
@@ -90,13 +90,14 @@ def accounting_page(request: Request, party: str = "", year: int | None = None) 
                     dashed=True,
                 ),
                 charts.Series(
-                    _("Inventory emissions"),
-                    "#7a8594",
+                    _("Emissions balance"),
+                    "#0b4f6c",
                     [
-                        (r.year, r.emissions_t / in_mt)
+                        (r.year, r.balance_t / in_mt)
                         for r in balance.years
-                        if r.emissions_t is not None
+                        if r.balance_t is not None
                     ],
+                    width=3.0,
                 ),
             ],
             _("Emissions balance of %(party)s against its trajectory", party=party),
