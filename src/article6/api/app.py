@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from article6.api import auth
 from article6.api.problems import install_problem_handlers
-from article6.api.routes import people, projects, reference, registry
+from article6.api.routes import monitoring_data, people, projects, reference, registry
 from article6.settings import load_settings
 from article6.store.database import make_engine
 from article6.web.router import web_router
@@ -46,6 +46,7 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
     )
     app.state.engine = make_engine(url)
     app.state.key_dir = keys
+    app.state.upload_dir = Path(os.environ.get("ARTICLE6_UPLOAD_DIR") or keys.parent / "uploads")
     app.state.login_limiter = auth.LoginRateLimiter()
     app.add_middleware(
         SessionMiddleware,
@@ -57,7 +58,13 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
     )
     install_problem_handlers(app)
     app.include_router(auth.router)
-    for router in (registry.router, reference.router, people.router, projects.router):
+    for router in (
+        registry.router,
+        reference.router,
+        people.router,
+        projects.router,
+        monitoring_data.router,
+    ):
         app.include_router(router)
     app.include_router(web_router)
     return app
