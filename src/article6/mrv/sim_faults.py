@@ -173,8 +173,11 @@ def _plan_station_faults(
     if not grid.any():
         grid = stations.supply_index < 2
     everywhere = np.ones(stations.size, dtype=bool)
+    # A roaming cabinet sees only riders away from home, so excluding it for another
+    # programme costs a few swaps, as it would in the field, not a whole segment.
+    roaming = stations.roaming if stations.roaming.any() else cabinet
     candidates = {
-        "other_programme_station": cabinet,
+        "other_programme_station": roaming,
         "duplicate_battery_id": cabinet,
         "invoice_mismatch": grid,
         "meter_decrease": everywhere,

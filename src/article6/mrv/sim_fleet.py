@@ -92,6 +92,7 @@ class Stations:
     pv_peak_kw: NDArray[np.float64]
     battery_first: NDArray[np.int64]  # first spare battery index of the cabinet's pool
     battery_count: NDArray[np.int64]
+    roaming: NDArray[np.bool_]  # a cabinet riders use only away from home; nobody's home cabinet
 
     @property
     def size(self) -> int:
@@ -125,14 +126,17 @@ def draw_stations(
     """
     kinds: list[int] = []
     provinces: list[int] = []
+    roaming: list[bool] = []
     for province, (swap_count, fixed_count) in enumerate(
         zip(swap_vehicles, fixed_vehicles, strict=True)
     ):
         cabinets = max(1, int(np.ceil(swap_count / SWAP_VEHICLES_PER_CABINET)))
         ac_chargers = max(1, int(np.ceil(fixed_count / FIXED_VEHICLES_PER_CHARGER)))
         dc_chargers = max(1, ac_chargers // 5)
-        kinds += [0] * cabinets + [1] * ac_chargers + [2] * dc_chargers
-        provinces += [province] * (cabinets + ac_chargers + dc_chargers)
+        # One more cabinet per province that is nobody's home: riders swap there when away.
+        kinds += [0] * (cabinets + 1) + [1] * ac_chargers + [2] * dc_chargers
+        provinces += [province] * (cabinets + 1 + ac_chargers + dc_chargers)
+        roaming += [False] * cabinets + [True] + [False] * (ac_chargers + dc_chargers)
     kind_index = np.asarray(kinds, dtype=np.int64)
     province_index = np.asarray(provinces, dtype=np.int64)
     count = kind_index.shape[0]
@@ -157,6 +161,7 @@ def draw_stations(
         pv_peak_kw=pv_peak_kw,
         battery_first=np.zeros(count, dtype=np.int64),
         battery_count=battery_count,
+        roaming=np.asarray(roaming, dtype=bool),
     )
 
 
@@ -195,7 +200,9 @@ def draw_fleet(rng: np.random.Generator, vehicles: int, days: int) -> tuple[Flee
         for mode, kinds in ((0, (0,)), (1, (1, 2))):
             members = np.flatnonzero((province_index == province) & (battery_mode_index == mode))
             candidates = np.flatnonzero(
-                (stations.province_index == province) & np.isin(stations.kind_index, kinds)
+                (stations.province_index == province)
+                & np.isin(stations.kind_index, kinds)
+                & ~stations.roaming
             )
             home_station[members] = rng.choice(candidates, size=int(members.shape[0]))
     home_lat, home_lon = _scatter_around(rng, province_index)
