@@ -391,3 +391,55 @@ def test_finance_shows_recovery_and_delivery_curves(web_app: FastAPI) -> None:
     assert page.status_code == 200
     assert page.text.count('src="data:image/png;base64,') == 2
     assert "KOR-ISP-2025-001" in page.text
+
+
+def test_the_chair_amends_the_loa_into_a_new_version(web_app: FastAPI) -> None:
+    client = client_for(web_app, "khm-chair")
+    page = client.get("/projects/VW-EMOTO-KHM")
+    assert "Amend or revoke" in page.text
+    amended = client.post(
+        "/projects/VW-EMOTO-KHM/loa/amend",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "effective_from": "2026-06-01",
+            "quantity_cap_t": "450,000",
+            "use_to": "",
+            "terms": "",
+            "reason": "Second tranche agreed by the working group.",
+        },
+    )
+    text = page_text(amended.text)
+    assert "The Letter of Authorization was amended." in text
+    assert "2 Jun 1, 2026 450,000 2025–2035 In force" in text
+    assert "1 Jul 18, 2025 400,000 2025–2035 In force" in text
+    # Only the chair signs: the secretariat's attempt is refused and changes nothing.
+    coordinator = client_for(web_app, "khm-coordinator")
+    page = coordinator.get("/projects/VW-EMOTO-KHM")
+    assert "Amend or revoke" not in page.text
+    refused = coordinator.post(
+        "/projects/VW-EMOTO-KHM/loa/amend",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "effective_from": "2026-07-01",
+            "quantity_cap_t": "500000",
+            "reason": "no",
+        },
+    )
+    assert refused.status_code == 400 and "permission_denied" in refused.text
+    assert "500,000" not in page_text(coordinator.get("/projects/VW-EMOTO-KHM").text)
+
+
+def test_every_message_has_a_korean_and_a_khmer_translation() -> None:
+    from babel.messages.pofile import read_po
+
+    from article6.web.i18n import LOCALE_DIR
+
+    english = read_po((LOCALE_DIR / "en/LC_MESSAGES/messages.po").open("rb"))
+    expected = {m.id for m in english if m.id}
+    assert len(expected) > 300
+    for locale in ("ko", "km"):
+        catalog = read_po((LOCALE_DIR / f"{locale}/LC_MESSAGES/messages.po").open("rb"))
+        translated = {
+            m.id for m in catalog if m.id and (m.string[0] if isinstance(m.id, tuple) else m.string)
+        }
+        assert translated == expected, (locale, sorted(map(str, expected - translated))[:5])

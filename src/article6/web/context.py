@@ -150,6 +150,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         day=lambda value: i18n.format_day(value, viewer.locale),
         state_label=lambda state: labels.state_label(str(state), words),
         question_label=lambda question: labels.question_label(str(question), words),
+        role_label=lambda role: labels.role_label(str(role), words),
         **words.template_callables(),
         **values,
     )

@@ -51,3 +51,21 @@ def question_label(question: str, words: Gettext) -> str:
         "allocation_ratios": _("Allocation ratios"),
     }
     return labels.get(question, question)
+
+
+def role_label(role: str, words: Gettext) -> str:
+    _ = words.gettext
+    labels = {
+        "host_chair": _("Chair (host Party)"),
+        "host_coordinator": _("Article 6 secretariat (host Party)"),
+        "host_technical_reviewer": _("Technical reviewer (host Party)"),
+        "registry_administrator": _("Registry administrator"),
+        "acquiring_authority": _("Acquiring Party authority"),
+        "working_group_member": _("Working group member"),
+        "project_developer": _("Project developer"),
+        "verifier": _("Verifier"),
+        "financier": _("Financier"),
+        "observer": _("Observer"),
+        "system_administrator": _("System administrator"),
+    }
+    return labels.get(role, role.replace("_", " "))
