@@ -1,15 +1,19 @@
 """`article6 finance`: financing agreements, recovery in credits, delivery risk.
 
-Read commands for the fund manager: an agreement's status and recovery
-ledger, the portfolio, the delivery risk from the MRV Monte Carlo, and an
-export (workbook and charts). `load-reference` records the reference
-agreement into a database that holds the reference case.
+For the fund manager: record and amend agreements (TOML files), disbursements
+and exchange rates; read an agreement's status and recovery ledger, the
+portfolio, the delivery risk from the MRV Monte Carlo, an export (workbook and
+charts), and a replay check of the finance journal. For the registry: record a
+delivery, or catch up units already received. `load-reference` records the
+reference agreement into a database that holds the reference case.
 """
 
 from __future__ import annotations
 
+import tomllib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -17,21 +21,28 @@ from rich.table import Table
 from article6.cli.common import (
     DatabaseOption,
     JsonOption,
+    UserOption,
+    acting,
     console,
     engine_for,
     errors,
     print_json,
     refusals_as_exit,
+    run,
 )
+from article6.domain import finance_codec as fc
+from article6.domain.finance import Disbursement
 from article6.domain.finance_analysis import DEFAULT_WARNING_SHARE
-from article6.domain.finance_money import parse_decimal
+from article6.domain.finance_money import ExchangeRate, Money, parse_decimal
 from article6.mrv.params import ParameterError, load_parameter_set
 from article6.mrv.rollout_plan import PlanError, load_plan
-from article6.services import finance_reference
+from article6.services import finance, finance_reference
+from article6.services.commands import Receipt
 from article6.services.finance_reports import write_finance_reports
 from article6.services.finance_risk import DeliveryRisk, delivery_risk
 from article6.services.finance_status import AgreementReport, agreement_report, portfolio
 from article6.services.finance_verify import verify_finance
+from article6.store.database import read_connection
 
 app = typer.Typer(
     help="Financing agreements: recovery in credits, portfolio, delivery risk.",
@@ -275,3 +286,181 @@ def verify_command(
         errors.print(f"[red]Finance journal does not check out[/red]: {report.problem}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+KeyOption = typer.Option(
+    None, "--idempotency-key", help="A repeat with the same key changes nothing."
+)
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        errors.print(f"[red]{option}[/red]: {value!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from exc
+
+
+def _agreement_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        errors.print(f"[red]Cannot read {path}[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    table = raw.get("agreement")
+    if not isinstance(table, dict):
+        errors.print(f"[red]{path}[/red]: needs an [agreement] table")
+        raise typer.Exit(2)
+    return table
+
+
+def _show_receipt(receipt: Receipt) -> None:
+    console.print(f"Journal event {receipt.seq}: {receipt.details}", highlight=False)
+
+
+@app.command()
+def record(
+    file: Path = typer.Option(..., "--file", help="Agreement (TOML, an [agreement] table)."),
+    user: str = UserOption,
+    idempotency_key: str | None = KeyOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Record version 1 of a financing agreement (the financier's own organisation)."""
+    table = _agreement_file(file)
+    run(
+        as_json,
+        lambda: finance.record_agreement(
+            engine_for(database_url),
+            actor=acting(database_url, user),
+            agreement=fc.agreement_from_dict(table),
+            idempotency_key=idempotency_key,
+        ),
+        _show_receipt,
+    )
+
+
+@app.command()
+def amend(
+    file: Path = typer.Option(..., "--file", help="The next version (TOML, [agreement])."),
+    user: str = UserOption,
+    idempotency_key: str | None = KeyOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Record the next version of an agreement; earlier versions stay as they were."""
+    table = _agreement_file(file)
+    run(
+        as_json,
+        lambda: finance.amend_agreement(
+            engine_for(database_url),
+            actor=acting(database_url, user),
+            agreement=fc.agreement_from_dict(table),
+            idempotency_key=idempotency_key,
+        ),
+        _show_receipt,
+    )
+
+
+@app.command()
+def disburse(
+    agreement: str = AgreementOption,
+    disbursement_id: str = typer.Option(..., "--id", help="Disbursement ID."),
+    on: str = typer.Option(..., "--date", help="Payment date, YYYY-MM-DD."),
+    amount: str = typer.Option(..., "--amount", help="Amount in the agreement's currency."),
+    note: str = typer.Option("", "--note"),
+    user: str = UserOption,
+    idempotency_key: str | None = KeyOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Record money paid out under an agreement."""
+
+    def action() -> Receipt:
+        engine = engine_for(database_url)
+        with read_connection(engine) as connection:
+            currency = finance.latest_version(connection, agreement).currency
+        return finance.record_disbursement(
+            engine,
+            actor=acting(database_url, user),
+            disbursement=Disbursement(
+                disbursement_id, agreement, _date(on, "--date"), Money.of(amount, currency), note
+            ),
+            idempotency_key=idempotency_key,
+        )
+
+    run(as_json, action, _show_receipt)
+
+
+@app.command()
+def rate(
+    base: str = typer.Option(..., "--base", help="Currency of one unit, e.g. USD."),
+    quote: str = typer.Option(..., "--quote", help="Currency it is worth, e.g. KRW."),
+    on: str = typer.Option(..., "--date", help="Date of the rate, YYYY-MM-DD."),
+    value: str = typer.Option(..., "--rate", help="Units of quote per unit of base."),
+    source: str = typer.Option("", "--source"),
+    user: str = UserOption,
+    idempotency_key: str | None = KeyOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a dated exchange rate (rates are never edited; add a later one)."""
+    run(
+        as_json,
+        lambda: finance.record_exchange_rate(
+            engine_for(database_url),
+            actor=acting(database_url, user),
+            rate=ExchangeRate(
+                base, quote, _date(on, "--date"), parse_decimal(value, "--rate"), source
+            ),
+            idempotency_key=idempotency_key,
+        ),
+        _show_receipt,
+    )
+
+
+@app.command()
+def deliver(
+    agreement: str = AgreementOption,
+    vintage: int = typer.Option(..., "--vintage"),
+    quantity: int = typer.Option(..., "--quantity", help="Whole tonnes."),
+    on: str = typer.Option(..., "--date", help="Delivery date, YYYY-MM-DD."),
+    reference: str = typer.Option(..., "--reference", help="Issuance or transfer reference."),
+    user: str = UserOption,
+    idempotency_key: str | None = KeyOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Record credits delivered to the financier (units must be in its account)."""
+    run(
+        as_json,
+        lambda: finance.record_delivery(
+            engine_for(database_url),
+            actor=acting(database_url, user),
+            agreement_id=agreement,
+            vintage=vintage,
+            quantity_t=quantity,
+            delivery_date=_date(on, "--date"),
+            reference=reference,
+            idempotency_key=idempotency_key,
+        ),
+        _show_receipt,
+    )
+
+
+@app.command("recover-received")
+def recover_received(
+    agreement: str = AgreementOption,
+    user: str = UserOption,
+    database_url: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Record as recovery the units already in the delivery account but not yet recorded."""
+    run(
+        as_json,
+        lambda: finance.recover_received_units(
+            engine_for(database_url), actor=acting(database_url, user), agreement_id=agreement
+        ),
+        _show_receipt,
+    )
