@@ -24,6 +24,8 @@ from article6.web.context import (
     words_of,
 )
 from article6.web.i18n import Gettext, normalise_locale
+from article6.web.pages_registry import actions_for
+from article6.web.pages_registry import titles as registry_titles
 from article6.web.tasks import tasks_for
 
 router = APIRouter()
@@ -158,7 +160,9 @@ def dashboard(request: Request) -> Response:
         holdings=holdings,
         totals=readmodels.vintage_totals(engine),
         roles=sorted(r.value for r in viewer.roles),
-        is_registry=viewer.has(Role.REGISTRY_ADMINISTRATOR, Role.ACQUIRING_AUTHORITY),
+        action_keys=actions_for(viewer),
+        action_titles=registry_titles(request),
+        may_propose=viewer.has(Role.PROJECT_DEVELOPER),
     )
 
 

@@ -72,7 +72,7 @@ ACTION_KINDS: dict[str, ActionKind] = {
 }
 
 
-def _titles(request: Request) -> dict[str, str]:
+def titles(request: Request) -> dict[str, str]:
     _ = words_of(request).gettext
     return {
         "first-transfer": _("First transfer"),
@@ -82,7 +82,7 @@ def _titles(request: Request) -> dict[str, str]:
     }
 
 
-def _actions_for(viewer: Viewer) -> list[str]:
+def actions_for(viewer: Viewer) -> list[str]:
     return [key for key, kind in ACTION_KINDS.items() if viewer.roles & kind.roles]
 
 
@@ -102,8 +102,8 @@ def registry(request: Request, registry_id: str = "") -> Response:
         chosen=chosen,
         accounts=readmodels.accounts(engine, chosen),
         holdings=queries.holdings(engine, chosen, limit=readmodels.PAGE_ROWS),
-        action_keys=_actions_for(viewer),
-        titles=_titles(request),
+        action_keys=actions_for(viewer),
+        titles=titles(request),
     )
 
 
@@ -124,8 +124,8 @@ def account(request: Request, account_id: str) -> Response:
         active="registry",
         account=found[0],
         blocks=readmodels.blocks_of(engine, account_id),
-        action_keys=_actions_for(viewer),
-        titles=_titles(request),
+        action_keys=actions_for(viewer),
+        titles=titles(request),
     )
 
 
@@ -177,7 +177,7 @@ def _form_page(
         status_code=400 if error else 200,
         active="registry",
         kind=kind,
-        title=_titles(request)[kind.key],
+        title=titles(request)[kind.key],
         values=defaults | values,
         sources=own,
         targets=targets,
@@ -298,7 +298,7 @@ async def action_post(request: Request, key: str) -> Response:
             "registry_confirm.html",
             active="registry",
             kind=kind,
-            title=_titles(request)[kind.key],
+            title=titles(request)[kind.key],
             intent=intent,
             values=form,
             idempotency_key=f"web-{secrets.token_urlsafe(18)}",
@@ -312,7 +312,7 @@ async def action_post(request: Request, key: str) -> Response:
         request,
         words_of(request).gettext(
             "%(action)s of %(quantity)s t recorded (journal entry %(seq)s).",
-            action=_titles(request)[kind.key],
+            action=titles(request)[kind.key],
             quantity=format_number(intent.selection.quantity_t, viewer_locale(request)),
             seq=receipt.seq,
         ),
