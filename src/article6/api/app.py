@@ -15,7 +15,14 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from article6.api import auth
 from article6.api.problems import install_problem_handlers
-from article6.api.routes import monitoring_data, people, projects, reference, registry
+from article6.api.routes import (
+    accounting,
+    monitoring_data,
+    people,
+    projects,
+    reference,
+    registry,
+)
 from article6.settings import load_settings
 from article6.store.database import make_engine
 from article6.web.router import web_router
@@ -64,6 +71,7 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
         people.router,
         projects.router,
         monitoring_data.router,
+        accounting.router,
     ):
         app.include_router(router)
     app.include_router(web_router)

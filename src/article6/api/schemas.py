@@ -505,3 +505,49 @@ class ValidationOut(BaseModel):
     error: str | None = Field(description="What stopped the whole dataset, naming file and row")
     sources: list[SourceCountOut]
     quarantine_by_reason: dict[str, int]
+
+
+class NdcIn(BaseModel):
+    """An NDC definition in the TOML format of `article6 accounting record-ndc`."""
+
+    toml: str = Field(min_length=1, max_length=200_000)
+
+
+class CorrectionIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class FreezeIn(BaseModel):
+    on: date | None = Field(None, description="Date of the freeze (default: today)")
+
+
+class AefIn(BaseModel):
+    submitted_on: date | None = Field(None, description="Submission date (default: today)")
+
+
+class AefSummaryOut(BaseModel):
+    party: str
+    year: int
+    version: str
+    new_version: bool
+    rows: dict[str, int]
+    consistency_failures: int
+    seq: int
+
+
+class CheckFailureOut(BaseModel):
+    table: str
+    row: int
+    rule: str
+    message: str
+
+
+class ChecksOut(BaseModel):
+    party: str
+    year: int
+    ok: bool
+    failures: list[CheckFailureOut]
+
+
+class InventoryRejectedOut(BaseModel):
+    issues: list[str]
