@@ -84,7 +84,7 @@ def test_cli_workflow_as_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTICLE6_HOME", str(tmp_path / "home"))
     runner = CliRunner()
-    assert runner.invoke(app, ["demo"]).exit_code == 0
+    assert runner.invoke(app, ["demo", "--no-serve"]).exit_code == 0
     proposal = Path(__file__).parents[2] / "data" / "projects" / "vw-emoto-khm.toml"
     created = runner.invoke(
         app,

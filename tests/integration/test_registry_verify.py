@@ -129,7 +129,7 @@ def test_cli_demo_verify_checkpoint_and_holdings(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTICLE6_HOME", str(tmp_path / "home"))
     runner = CliRunner()
-    result = runner.invoke(app, ["demo"])
+    result = runner.invoke(app, ["demo", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "CA0001-KHM01-KHM-6801-2025" in result.output
     result = runner.invoke(app, ["registry", "verify", "--json"])

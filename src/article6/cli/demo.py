@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from article6.cli.common import DatabaseOption, console, settings_for
 from article6.cli.registry import _show_report, holdings
+from article6.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve_app
 from article6.services import reference_workflow
 from article6.services.regular_information import write_demo_reports
 from article6.services.verify import verify
@@ -23,8 +24,14 @@ from article6.store.database import make_engine
 from article6.store.migrate import upgrade
 
 
-def demo(database_url: str | None = DatabaseOption) -> None:
-    """Load the reference case into a fresh database, then show holdings and verify."""
+def demo(
+    database_url: str | None = DatabaseOption,
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="Serve the application after loading."
+    ),
+    port: int = typer.Option(DEFAULT_PORT, "--port"),
+) -> None:
+    """Load the reference case into a fresh database, show it, then serve the application."""
     settings = settings_for(database_url)
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -44,6 +51,8 @@ def demo(database_url: str | None = DatabaseOption) -> None:
     _show_users()
     if not report.ok:
         raise typer.Exit(1)
+    if serve:
+        serve_app(settings.database_url, DEFAULT_HOST, port, settings.key_dir)
 
 
 def _show_users() -> None:
