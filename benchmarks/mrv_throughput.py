@@ -12,7 +12,7 @@
 Both data sets come from the fleet simulator. The last line printed is one
 JSON object holding every figure, baseline and ratio.
 
-    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick]
+    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick] [--only daily|gps]
 """
 
 from __future__ import annotations
@@ -290,32 +290,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     parser.add_argument("--work", type=Path, default=None, help="folder for the data sets")
+    parser.add_argument("--only", choices=("daily", "gps"), default=None, help="run one path only")
     args = parser.parse_args(argv)
     if args.quick:
         args.vehicles, args.days, args.pings = 120, 40, 100_000
     params = load_parameter_set(PARAMS)
     with tempfile.TemporaryDirectory(prefix="mrv-bench-") as scratch:
         work = args.work or Path(scratch)
-        daily = daily_path(work, args.vehicles, args.days, args.seed, params)
-        print(
-            f"daily path: {daily['vehicles']:,} vehicles x {daily['days']} days, "
-            f"{daily['odometer_readings']:,} readings: pipeline {daily['pipeline_s']:.2f} s, "
-            f"pandas {daily['pandas_s']:.2f} s -> {daily['speedup_vs_pandas']:.1f}x "
-            f"(target 10x); ingest {daily['ingest_s']:.2f} s; ER pipeline "
-            f"{daily['pipeline_er_t']:.1f} t, pandas {daily['pandas_er_t']:.1f} t"
-        )
-        gps = gps_path(work, args.pings, args.seed, params)
-        print(
-            f"GPS path: {gps['pings']:,} pings: pipeline {gps['pipeline_s']:.2f} s; "
-            f"pandas {gps['pandas_s']:.2f} s -> {gps['speedup_vs_pandas']:.1f}x (target 10x); "
-            f"DuckDB LAG SQL {gps['duckdb_lag_sql_s']:.2f} s -> "
-            f"{gps['speedup_vs_duckdb_lag_sql']:.2f}x (target 3x); "
-            f"scan {gps['duckdb_scan_s']:.2f} s -> "
-            f"{gps['ratio_to_scan']:.1f}x of scan (target <= 4x)"
-        )
+        figures: dict[str, Any] = {}
+        if args.only in (None, "daily"):
+            daily = daily_path(work, args.vehicles, args.days, args.seed, params)
+            figures["daily"] = daily
+            print(
+                f"daily path: {daily['vehicles']:,} vehicles x {daily['days']} days, "
+                f"{daily['odometer_readings']:,} readings: pipeline {daily['pipeline_s']:.2f} s, "
+                f"pandas {daily['pandas_s']:.2f} s -> {daily['speedup_vs_pandas']:.1f}x "
+                f"(target 10x); ingest {daily['ingest_s']:.2f} s; ER pipeline "
+                f"{daily['pipeline_er_t']:.1f} t, pandas {daily['pandas_er_t']:.1f} t"
+            )
+        if args.only in (None, "gps"):
+            gps = gps_path(work, args.pings, args.seed, params)
+            figures["gps"] = gps
+            print(
+                f"GPS path: {gps['pings']:,} pings: pipeline {gps['pipeline_s']:.2f} s; "
+                f"pandas {gps['pandas_s']:.2f} s -> {gps['speedup_vs_pandas']:.1f}x "
+                f"(target 10x); DuckDB LAG SQL {gps['duckdb_lag_sql_s']:.2f} s -> "
+                f"{gps['speedup_vs_duckdb_lag_sql']:.2f}x (target 3x); "
+                f"scan {gps['duckdb_scan_s']:.2f} s -> "
+                f"{gps['ratio_to_scan']:.1f}x of scan (target <= 4x)"
+            )
     peak = peak_rss_mib()
     print(f"peak memory (RSS): {peak:,.0f} MiB")
-    figures = {"daily": daily, "gps": gps, "peak_rss_mib": peak}
+    figures["peak_rss_mib"] = peak
     sys.stdout.write(json.dumps(figures) + "\n")
     return figures
 
