@@ -102,6 +102,12 @@ def test_reference_agreement_status_by_hand(world: Engine) -> None:
     assert report.entries[0].reference.startswith("journal:")
     text = "\n".join(report.lines())
     assert "5,351,040,000 KRW" in text and "projected completion: 2034" in text
+    # A year later nothing of 2026 has arrived: the vintage is missed and the warning raised
+    late = agreement_report(world, REFERENCE_AGREEMENT_ID, date(2027, 7, 1))
+    assert late.through_vintage == 2026 and late.ledger[1].state == "missed"
+    assert late.warning is not None and late.warning.behind_share == Decimal("0.5")
+    # Half of plan from here on: 8 x 20,000 = 160,000 of the 360,000 t owed, 200,000 t short
+    assert late.projected_shortfall_t == 200_000 and late.completion_year is None
     # A report dated before the delivery does not see it
     earlier = agreement_report(world, REFERENCE_AGREEMENT_ID, date(2026, 1, 1))
     assert earlier.delivered_t == 0 and earlier.status.value == "authorized"

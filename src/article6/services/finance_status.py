@@ -41,6 +41,7 @@ from article6.domain.finance_analysis import (
     programme_cash_flows,
     projected_completion_year,
     projected_deliveries,
+    projected_delivery_date,
     recovery_ledger,
 )
 from article6.domain.finance_money import ExchangeRate, Money, convert, total
@@ -179,7 +180,9 @@ def agreement_report(
     """Status, recovery ledger, projection, NPV/IRR and early warning of one agreement.
 
     `through_vintage` is the last vintage whose issuance is due; by default the
-    latest vintage delivered so far.
+    latest vintage delivered so far or whose expected delivery date (30 June of
+    the following year) has passed, whichever is later, so a vintage that never
+    arrives shows as missed and raises the early warning.
     """
     with read_connection(engine) as connection:
         versions = finance.agreement_versions(connection, agreement_id)
@@ -199,8 +202,14 @@ def agreement_report(
     in_force = [v for v in versions if v.effective_from <= as_of]
     agreement = version_in_force(versions, as_of) if in_force else versions[0]
     currency = agreement.currency
-    if through_vintage is None and entries:
-        through_vintage = max(e.vintage for e in entries)
+    if through_vintage is None:
+        overdue = [
+            v
+            for v in range(agreement.first_vintage, agreement.last_vintage + 1)
+            if projected_delivery_date(v) <= as_of
+        ]
+        candidates = [*(e.vintage for e in entries), *overdue]
+        through_vintage = max(candidates) if candidates else None
     held = position_after(entries, currency)
     owed = remaining_due_t(agreement, held, as_of, rates)
     ledger = recovery_ledger(agreement, entries, through_vintage)
