@@ -13,10 +13,11 @@ Agreements are versioned: an amendment is a new version, never an edit, and
 the version in force on a delivery's date values that delivery.
 
 Rounding: money follows `finance_money` (half-up to the currency's minor
-unit, once per multiplication or conversion). Tonnes are whole numbers; a share of an
-issuance is rounded down, and the tonnes needed to recover an amount are
-rounded up (the last credit may recover a little more than what was owed; the
-balance never goes below zero).
+unit, once per multiplication or conversion). Tonnes are whole numbers; a
+share of an issuance is rounded down (of the cumulative total when the caller
+gives what earlier issuances offered, so rounding never drifts), and the
+tonnes needed to recover an amount are rounded up (the last credit may
+recover a little more than what was owed; the balance never goes below zero).
 """
 
 from __future__ import annotations
