@@ -17,6 +17,7 @@ from article6.api import auth
 from article6.api.problems import install_problem_handlers
 from article6.api.routes import (
     accounting,
+    finance,
     monitoring_data,
     people,
     projects,
@@ -72,6 +73,7 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
         projects.router,
         monitoring_data.router,
         accounting.router,
+        finance.router,
     ):
         app.include_router(router)
     app.include_router(web_router)

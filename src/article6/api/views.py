@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, func, select
 
 from article6.domain.identifiers import itmo_id
+from article6.services import finance
 from article6.store import tables as t
 from article6.store import workflow_tables as w
 from article6.store.ledger_store import BLOCK_COLUMNS, row_to_block
@@ -264,3 +265,9 @@ def users(
     for row in rows:
         row["roles"] = json.loads(row["roles"])
     return rows
+
+
+def agreement_ids(engine: Engine) -> list[str]:
+    """Financing agreements, by identifier."""
+    with engine.connect() as connection:
+        return finance.agreement_ids(connection)
