@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from article6.cli.common import DatabaseOption, console, settings_for
 from article6.cli.registry import _show_report, holdings
 from article6.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve_app
-from article6.services import reference_workflow
+from article6.services import finance_reference, reference_workflow
 from article6.services.regular_information import write_demo_reports
 from article6.services.verify import verify
 from article6.store.database import make_engine
@@ -45,6 +45,10 @@ def demo(
     holdings(registry=None, database_url=settings.database_url, as_json=False)
     report = verify(engine)
     _show_report(report)
+    console.rule("Investment support programme: recovery in credits")
+    finance_reference.load_reference_agreement(engine)
+    for line in finance_reference.reference_status_lines(engine):
+        console.print(line, highlight=False, markup=False)
     console.rule("Annual information (AEF) and emissions balances")
     written = write_demo_reports(engine, settings.home / "reports", console=console)
     console.print(f"{len(written)} report files written to {settings.home / 'reports'}")

@@ -19,7 +19,7 @@ from article6.domain.allocation import Recipient, RemainderTo, allocate
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.permissions import Actor, Command, authorize
 from article6.domain.projects import PeriodAction, PeriodState, ProjectState, next_period_state
-from article6.services import actions
+from article6.services import actions, finance
 from article6.services.commands import Receipt
 from article6.services.projects import (
     ProjectView,
@@ -361,4 +361,14 @@ def _issue_and_allocate(
             actions.prepare_first_transfer(
                 **moving, to_account=account, authorization_id=str(project.authorization_id)
             ).handler(tx)
+            # The financier whose agreement is repaid into this account is credited now.
+            finance.recover_from_allocation(
+                tx,
+                approach_id=approach,
+                vintage=vintage,
+                quantity_t=quantity,
+                account_id=account,
+                delivery_date=action_date,
+                reference=f"{project.project_id} issuance of vintage {vintage}",
+            )
         serial += quantity
