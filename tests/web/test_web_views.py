@@ -443,3 +443,33 @@ def test_every_message_has_a_korean_and_a_khmer_translation() -> None:
             m.id for m in catalog if m.id and (m.string[0] if isinstance(m.id, tuple) else m.string)
         }
         assert translated == expected, (locale, sorted(map(str, expected - translated))[:5])
+
+
+def test_monitoring_data_that_cannot_be_read_is_refused_with_its_reason(
+    web_app: FastAPI,
+) -> None:
+    client = client_for(web_app, "verywords-dev")
+    token = csrf_token(client.get("/projects/VW-EMOTO-KHM").text)
+    answer = client.post(
+        "/projects/VW-EMOTO-KHM/periods",
+        data={
+            "csrf_token": token,
+            "period": "2",
+            "start": "2026-01-01",
+            "end": "2026-12-31",
+            "reductions": "2026 = 1000",
+        },
+        files={"data_files": ("vehicles.csv", b"vehicle_id\nV1\n", "text/csv")},
+    )
+    text = page_text(answer.text)
+    assert answer.status_code == 400
+    assert "The monitoring data was not accepted" in text and "vehicles.csv" in text
+    assert "No monitoring period yet." not in text and "2026 = 1000" not in text
+    periods = text.split("Monitoring periods")[1]
+    assert "Jan 1, 2026" not in periods
+
+
+def test_pages_forbid_framing_and_outside_resources(web_app: FastAPI) -> None:
+    page = client_for(web_app).get("/public")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in page.headers["content-security-policy"]

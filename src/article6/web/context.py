@@ -29,6 +29,16 @@ LOCALE_COOKIE = "article6_locale"
 CSRF_FIELD = "csrf_token"
 CSRF_KEY = "web_csrf"
 FLASH_KEY = "web_flash"
+# Pages load nothing from elsewhere: scripts, styles and images come from this site
+# (charts are inline SVG or data: images); no other site may frame them.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 environment = Environment(
     loader=PackageLoader("article6.web", "templates"),
@@ -154,7 +164,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         **words.template_callables(),
         **values,
     )
-    return HTMLResponse(body, status_code=status_code)
+    return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
 
 
 def redirect(request: Request, url: str) -> RedirectResponse:
@@ -162,7 +172,9 @@ def redirect(request: Request, url: str) -> RedirectResponse:
 
 
 def login_redirect(request: Request) -> RedirectResponse:
-    return redirect(request, f"/login?next={request.url.path}")
+    """To the sign-in page, coming back here afterwards (to the dashboard after a form)."""
+    target = request.url.path if request.method == "GET" else "/dashboard"
+    return redirect(request, f"/login?next={target}")
 
 
 def forbidden(request: Request, message: str | None = None) -> HTMLResponse:
