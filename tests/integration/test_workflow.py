@@ -14,7 +14,9 @@ from article6.domain.allocation import AllocationRules, RemainderTo
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import Entity
 from article6.domain.projects import REVIEW_QUESTIONS, Verdict
-from article6.services import monitoring, projects, queries
+from article6.services import finance_reference, monitoring, projects, queries
+from article6.services.finance_reference import REFERENCE_AGREEMENT_ID
+from article6.services.finance_status import agreement_report
 from article6.services.reference_workflow import (
     AUTHORIZATION_ID,
     PROJECT_ID,
@@ -318,3 +320,13 @@ def test_allocation_with_share_of_proceeds_omge_and_developer(engine: Engine, ca
         "KHM01-VERYWORDS": 15_740,
     }
     assert verify(engine).ok
+
+
+def test_issuance_repays_the_financier_in_the_same_transaction(engine: Engine, cast: Cast) -> None:
+    load_project_to_registration(engine, cast)
+    finance_reference.load_reference_agreement(engine, record_deliveries=False)
+    load_first_period(engine, cast)
+    report = agreement_report(engine, REFERENCE_AGREEMENT_ID, date(2026, 6, 30))
+    text = "\n".join(report.lines())
+    assert "Delivered 61,200 t" in text
+    assert "recovered 909,676,800 KRW" in text  # 61,200 t at 14,864 KRW

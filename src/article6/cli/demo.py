@@ -41,12 +41,15 @@ def demo(
     upgrade(engine)
     console.rule("Korea–Cambodia e-motorcycles (CA0001): from review to first use")
     with console.status("Working group review, LoA, monitoring, verification, issuance…"):
-        reference_workflow.load_reference_workflow(engine, settings.key_dir)
+        cast = reference_workflow.load_people(engine, settings.key_dir)
+        reference_workflow.load_project_to_registration(engine, cast)
+        # The programme's agreement exists before the first issuance, which repays it.
+        finance_reference.load_reference_agreement(engine, record_deliveries=False)
+        reference_workflow.load_first_period(engine, cast)
     holdings(registry=None, database_url=settings.database_url, as_json=False)
     report = verify(engine)
     _show_report(report)
     console.rule("Investment support programme: recovery in credits")
-    finance_reference.load_reference_agreement(engine)
     for line in finance_reference.reference_status_lines(engine):
         console.print(line, highlight=False, markup=False)
     console.rule("Annual information (AEF) and emissions balances")
