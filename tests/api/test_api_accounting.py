@@ -89,8 +89,15 @@ def test_freeze_generate_aef_download_and_check(reference_app: FastAPI) -> None:
     ).json()
     assert checks["ok"] is (not checks["failures"])
     assert len(checks["failures"]) == figures["consistency_failures"]
+    no_ndc = korea.get("/api/v1/reports/KOR/2026/regular-information")
+    assert_problem(no_ndc, no_ndc.status_code)
+    ndc = (DATA / "ndc" / "KOR.toml").read_text(encoding="utf-8")
+    assert korea.post("/api/v1/accounting/KOR/ndc", json={"toml": ndc}).status_code == 201
     info = korea.get("/api/v1/reports/KOR/2026/regular-information").json()
-    assert info
+    assert info["party"] == "KOR" and info["reported_year"] == 2026
+    assert [row["Year"] for row in info["tables"]["Cumulative"]][-1] == 2026
+    chart = korea.get("/api/v1/reports/KOR/2026/regular-information/chart.png")
+    assert chart.headers["content-type"] == "image/png" and chart.content.startswith(b"\x89PNG")
 
 
 def test_finalise_and_correct_need_the_ndc_and_the_inventory(reference_app: FastAPI) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from article6.api.auth import CurrentActor
@@ -32,7 +32,7 @@ from article6.api.schemas import (
 from article6.domain.accounting import Attribution, NdcError
 from article6.domain.inventory import InventoryRejected
 from article6.services import accounting, regular_information, reporting
-from article6.services.report_files import write_aef
+from article6.services.report_files import write_aef, write_balance_chart
 
 router = APIRouter(prefix="/api/v1", tags=["accounting and reporting"])
 
@@ -288,3 +288,18 @@ def check_report(
 def regular(party: PartyPath, year: YearPath, _actor: CurrentActor, engine: EngineDep) -> Any:
     """Regular information: balance per year, cumulative flows and holdings."""
     return regular_information.regular_information(engine, party, year)
+
+
+@router.get(
+    "/reports/{party}/{year}/regular-information/chart.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def regular_chart(
+    party: PartyPath, year: YearPath, _actor: CurrentActor, engine: EngineDep
+) -> Response:
+    """The emissions balance against the indicative trajectory and the target."""
+    info = regular_information.regular_information(engine, party, year)
+    with tempfile.TemporaryDirectory(prefix="article6-chart-") as folder:
+        path = write_balance_chart(info, FilePath(folder) / f"balance_{party}_{year}.png")
+        return Response(path.read_bytes(), media_type="image/png")
