@@ -29,7 +29,9 @@ def test_upload_every_file_then_validate(reference_app: FastAPI, tmp_path: Path)
         assert body["size_bytes"] == path.stat().st_size
         uploaded[path.stem] = body["sha256"]
     listed = developer.get(DATA).json()
-    assert {f["record_type"]: f["sha256"] for f in listed} == uploaded
+    assert {f["record_type"]: f["sha256"] for f in listed["items"]} == uploaded
+    first = developer.get(DATA, params={"limit": 1}).json()
+    assert first["items"] == listed["items"][:1] and first["next_offset"] == 1
 
     report = developer.post(f"{DATA}/validation").json()
     assert report["ok"] is True and report["error"] is None
@@ -60,7 +62,7 @@ def test_size_limit_empty_file_and_unknown_record_type(reference_app: FastAPI) -
     developer = signed_in(reference_app, "verywords-dev")
     big = developer.put(f"{DATA}/vehicles", content=b"x" * 5000, headers=CSV)
     assert_problem(big, 413)
-    assert developer.get(DATA).json() == []  # nothing half-written is kept
+    assert developer.get(DATA).json()["items"] == []  # nothing half-written is kept
     assert_problem(developer.put(f"{DATA}/vehicles", content=b"", headers=CSV), 422)
     assert_problem(developer.put(f"{DATA}/selfies", content=b"a\n", headers=CSV), 404)
     assert_problem(developer.post(f"{DATA}/validation"), 404)
@@ -72,7 +74,7 @@ def test_only_the_developer_uploads(reference_app: FastAPI) -> None:
         response = client.put(f"{DATA}/vehicles", content=b"vehicle_id\n", headers=CSV)
         assert_problem(response, 403, "permission_denied")
     developer = signed_in(reference_app, "verywords-dev")
-    assert developer.get(DATA).json() == []
+    assert developer.get(DATA).json()["items"] == []
     missing = developer.put(
         "/api/v1/projects/NOPE/periods/1/monitoring-data/vehicles", content=b"a\n", headers=CSV
     )

@@ -24,8 +24,15 @@ from starlette.concurrency import run_in_threadpool
 
 from article6.api import views
 from article6.api.auth import CurrentActor
-from article6.api.deps import EngineDep
-from article6.api.schemas import PROJECT_ID, SourceCountOut, UploadOut, ValidationOut
+from article6.api.deps import EngineDep, PageDep
+from article6.api.schemas import (
+    PROJECT_ID,
+    PageOut,
+    SourceCountOut,
+    UploadOut,
+    ValidationOut,
+    page_of,
+)
 from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.mrv.ingest import IngestError, ingest_dataset
 from article6.mrv.schema import SCHEMAS
@@ -141,7 +148,7 @@ async def upload(
 
 @router.get(
     "/{project_id}/periods/{period}/monitoring-data",
-    response_model=list[UploadOut],
+    response_model=PageOut[UploadOut],
     summary="The uploaded files of a period",
 )
 def list_uploads(
@@ -150,12 +157,13 @@ def list_uploads(
     request: Request,
     actor: CurrentActor,
     engine: EngineDep,
-) -> list[UploadOut]:
+    page: PageDep,
+) -> PageOut[UploadOut]:
     _authorize_upload(engine, actor, project_id)
     folder = _dataset(upload_root(request), project_id, period)
     files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
     listed = []
-    for path in files[: len(SCHEMAS)]:
+    for path in files[page.offset : page.offset + page.limit + 1]:
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             while chunk := handle.read(1024 * 1024):
@@ -173,7 +181,7 @@ def list_uploads(
                 problems=problems,
             )
         )
-    return listed
+    return page_of(listed, page.limit, page.offset)
 
 
 @router.post(
