@@ -39,6 +39,11 @@ def state_label(state: str, words: Gettext) -> str:
         "provisional": _("Provisional"),
         "final": _("Final"),
         "corrected": _("Corrected"),
+        "acquirer": _("Acquiring Party"),
+        "host": _("Host Party"),
+        "developer": _("Developer"),
+        "remainder": _("Remainder"),
+        "omge": _("OMGE (overall mitigation)"),
     }
     return labels.get(state, state.replace("_", " "))
 
