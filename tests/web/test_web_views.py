@@ -46,7 +46,6 @@ SCREENS = {
         "kor-registry",
         "verywords-dev",
         "isp-manager",
-        "observer",
     },
     "/reports": {
         "khm-chair",
@@ -473,3 +472,12 @@ def test_pages_forbid_framing_and_outside_resources(web_app: FastAPI) -> None:
     page = client_for(web_app).get("/public")
     assert page.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_holders_see_only_their_own_accounts(web_app: FastAPI) -> None:
+    client = client_for(web_app, "verywords-dev")
+    text = page_text(client.get("/registry").text)
+    assert "KHM01-VERYWORDS" in text and "KOR01-HOLDING" not in text
+    assert client.get("/registry/accounts/KOR01-HOLDING").status_code == 404
+    government = page_text(client_for(web_app, "khm-coordinator").get("/registry").text)
+    assert "KOR01-HOLDING" in government and "KHM01-VERYWORDS" in government

@@ -26,7 +26,6 @@ SCREENS: dict[str, frozenset[Role]] = {
             R.HOST_CHAIR,
             R.PROJECT_DEVELOPER,
             R.FINANCIER,
-            R.OBSERVER,
             R.SYSTEM_ADMINISTRATOR,
         }
     ),
@@ -45,6 +44,18 @@ SCREENS: dict[str, frozenset[Role]] = {
     ),
     "finance": frozenset({R.FINANCIER, R.ACQUIRING_AUTHORITY, R.HOST_COORDINATOR}),
 }
+
+
+# Roles that see every account of the registries; the others see their own.
+REGISTRY_WIDE = frozenset(
+    {
+        R.REGISTRY_ADMINISTRATOR,
+        R.ACQUIRING_AUTHORITY,
+        R.HOST_COORDINATOR,
+        R.HOST_CHAIR,
+        R.SYSTEM_ADMINISTRATOR,
+    }
+)
 
 
 @dataclass(frozen=True)

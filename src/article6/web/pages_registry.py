@@ -36,6 +36,8 @@ from article6.web.context import (
     words_of,
 )
 from article6.web.i18n import format_number
+from article6.web.navigation import REGISTRY_WIDE
+from article6.web.readmodels import AccountRow
 
 router = APIRouter()
 CANCELLATION_KINDS = ("voluntary", "omge", "other")
@@ -82,6 +84,15 @@ def titles(request: Request) -> dict[str, str]:
     }
 
 
+def visible_accounts(viewer: Viewer, accounts: list[AccountRow]) -> list[AccountRow]:
+    """Government roles see every account; holders see their own."""
+    if viewer.actor is None:
+        return []
+    if viewer.roles & REGISTRY_WIDE:
+        return accounts
+    return [a for a in accounts if a.holder == viewer.actor.organisation_id]
+
+
 def actions_for(viewer: Viewer) -> list[str]:
     return [key for key, kind in ACTION_KINDS.items() if viewer.roles & kind.roles]
 
@@ -94,14 +105,22 @@ def registry(request: Request, registry_id: str = "") -> Response:
     engine = engine_of(request)
     known = readmodels.registries(engine)
     chosen = registry_id if registry_id in {r[0] for r in known} else None
+    accounts = visible_accounts(viewer, readmodels.accounts(engine, chosen))
+    shown = {a.account_id for a in accounts}
+    holdings = [
+        h
+        for h in queries.holdings(engine, chosen, limit=readmodels.PAGE_ROWS)
+        if h.account_id in shown
+    ]
     return render(
         request,
         "registry.html",
         active="registry",
         registries=known,
         chosen=chosen,
-        accounts=readmodels.accounts(engine, chosen),
-        holdings=queries.holdings(engine, chosen, limit=readmodels.PAGE_ROWS),
+        accounts=accounts,
+        holdings=holdings,
+        truncated=len(holdings) >= readmodels.PAGE_ROWS,
         action_keys=actions_for(viewer),
         titles=titles(request),
     )
@@ -113,7 +132,11 @@ def account(request: Request, account_id: str) -> Response:
     if isinstance(viewer, Response):
         return viewer
     engine = engine_of(request)
-    found = [a for a in readmodels.accounts(engine) if a.account_id == account_id]
+    found = [
+        a
+        for a in visible_accounts(viewer, readmodels.accounts(engine))
+        if a.account_id == account_id
+    ]
     if not found:
         return not_found(
             request, words_of(request).gettext("No account %(account)s.", account=account_id)
@@ -136,7 +159,8 @@ def block(request: Request, block_id: int) -> Response:
         return viewer
     engine = engine_of(request)
     found = readmodels.block(engine, block_id)
-    if found is None:
+    visible = {a.account_id for a in visible_accounts(viewer, readmodels.accounts(engine))}
+    if found is None or found.account_id not in visible:
         return not_found(request, words_of(request).gettext("No block %(block)s.", block=block_id))
     ancestors, children = readmodels.lineage(engine, block_id)
     return render(
