@@ -231,7 +231,11 @@ def _vehicle_year(
     end_day: int,
     params: ParameterSet,
 ) -> ir.Table:
-    """Per accepted vehicle in service during the vintage: distance, evidence, flags."""
+    """Per accepted vehicle in service during the vintage: distance, evidence, flags.
+
+    The imputed share is imputed km over all valid km of the vehicle-year; a
+    vehicle without any swap or charge in its credited window is not operating.
+    """
     v = vehicles.mutate(
         _er=vehicles.er_rights_signed_date.epoch_days().cast("int64"),
         _start=vehicles.commission_date.epoch_days().cast("int64"),
