@@ -551,3 +551,74 @@ class ChecksOut(BaseModel):
 
 class InventoryRejectedOut(BaseModel):
     issues: list[str]
+
+
+DECIMAL_TEXT = r"^-?\d{1,18}(\.\d{1,12})?$"
+CURRENCY = r"^[A-Z]{3}$"
+
+
+class MoneyIn(BaseModel):
+    amount: str = Field(pattern=DECIMAL_TEXT, examples=["14864"])
+    currency: str = Field(pattern=CURRENCY, examples=["KRW"])
+
+
+class RecoveryTermsIn(BaseModel):
+    price_per_t: MoneyIn
+    tranche_t: int | None = Field(None, ge=0, le=MAX_QUANTITY_T)
+    share_of_issuance: str | None = Field(None, pattern=DECIMAL_TEXT)
+    recovery_amount: MoneyIn | None = None
+
+
+class ScheduledDisbursementIn(BaseModel):
+    due_date: date
+    amount: MoneyIn
+
+
+class AgreementIn(BaseModel):
+    """One version of a financing agreement (the fields of the reference agreement file)."""
+
+    agreement_id: str = Field(pattern=ENTITY_ID, examples=["KOR-ISP-2025-001"])
+    version: int = Field(1, ge=1, le=10_000)
+    effective_from: date
+    financier_id: str = Field(pattern=ENTITY_ID)
+    financier_name: str = Field("", max_length=200)
+    recipient: str = Field(pattern=ENTITY_ID)
+    project_id: str = Field(pattern=PROJECT_ID)
+    project_name: str = Field("", max_length=300)
+    host_party: str = Field(pattern=PARTY_CODE)
+    sector: str = Field(min_length=1, max_length=100)
+    currency: str = Field(pattern=CURRENCY)
+    committed: MoneyIn
+    terms: RecoveryTermsIn
+    delivery_account: str = Field(pattern=ACCOUNT_ID)
+    first_vintage: int = Field(ge=1990, le=2100)
+    last_vintage: int = Field(ge=1990, le=2100)
+    expected_delivery_t: list[tuple[int, int]] = Field([], max_length=200)
+    disbursement_schedule: list[ScheduledDisbursementIn] = Field([], max_length=500)
+    discount_rate: str | None = Field(None, pattern=DECIMAL_TEXT)
+    approach_id: str | None = Field(None, pattern=APPROACH_ID)
+    authorization_id: str | None = Field(None, pattern=ENTITY_ID)
+    amendment_reason: str = Field("", max_length=MAX_TEXT)
+    notes: str = Field("", max_length=MAX_TEXT)
+
+
+class DisbursementIn(BaseModel):
+    disbursement_id: str = Field(pattern=ENTITY_ID)
+    disbursement_date: date
+    amount: MoneyIn
+    note: str = Field("", max_length=MAX_TEXT)
+
+
+class ExchangeRateIn(BaseModel):
+    base: str = Field(pattern=CURRENCY, examples=["USD"])
+    quote: str = Field(pattern=CURRENCY, examples=["KRW"])
+    rate_date: date
+    rate: str = Field(pattern=DECIMAL_TEXT, examples=["1385.20"])
+    source: str = Field("", max_length=200)
+
+
+class DeliveryIn(BaseModel):
+    vintage: int = Field(ge=1990, le=2100)
+    quantity_t: int = Field(ge=1, le=MAX_QUANTITY_T)
+    delivery_date: date
+    reference: str = Field(min_length=1, max_length=200)

@@ -1,4 +1,5 @@
-"""Finance: financing agreements' recovery status and charts, and the programme's portfolio."""
+"""Finance: financing agreements, their amendments, disbursements, deliveries and
+recovery status with charts, exchange rates, and the programme's portfolio."""
 
 from __future__ import annotations
 
@@ -6,13 +7,26 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from article6.api import views
 from article6.api.auth import CurrentActor
-from article6.api.deps import EngineDep, PageDep
-from article6.api.schemas import ENTITY_ID, PageOut, page_of
+from article6.api.deps import EngineDep, IdempotencyKey, PageDep
+from article6.api.idempotency import call_service
+from article6.api.schemas import (
+    ENTITY_ID,
+    AgreementIn,
+    DeliveryIn,
+    DisbursementIn,
+    ExchangeRateIn,
+    PageOut,
+    ReceiptOut,
+    page_of,
+    receipt_out,
+)
+from article6.domain import finance_codec as fc
+from article6.services import finance
 from article6.services.finance_reports import delivery_curves_png, recovery_png
 from article6.services.finance_status import agreement_report, portfolio
 
@@ -85,3 +99,116 @@ def portfolio_report(
     return portfolio(
         engine, as_of if as_of is not None else date.today(), currency, discount_rate
     ).to_dict()
+
+
+def _agreement(body: AgreementIn) -> Any:
+    return fc.agreement_from_dict(body.model_dump(mode="json"))
+
+
+@router.post("/agreements", response_model=ReceiptOut, status_code=201)
+def record_agreement(
+    body: AgreementIn, actor: CurrentActor, engine: EngineDep, key: IdempotencyKey
+) -> ReceiptOut:
+    return receipt_out(
+        call_service(
+            finance.record_agreement,
+            engine,
+            actor=actor,
+            idempotency_key=key,
+            agreement=_agreement(body),
+        )
+    )
+
+
+@router.post("/agreements/{agreement_id}/amendments", response_model=ReceiptOut)
+def amend_agreement(
+    agreement_id: AgreementPath,
+    body: AgreementIn,
+    actor: CurrentActor,
+    engine: EngineDep,
+    key: IdempotencyKey,
+) -> ReceiptOut:
+    if body.agreement_id != agreement_id:
+        raise HTTPException(422, "agreement_id in the body differs from the one in the path")
+    return receipt_out(
+        call_service(
+            finance.amend_agreement,
+            engine,
+            actor=actor,
+            idempotency_key=key,
+            agreement=_agreement(body),
+        )
+    )
+
+
+@router.post("/agreements/{agreement_id}/disbursements", response_model=ReceiptOut)
+def record_disbursement(
+    agreement_id: AgreementPath,
+    body: DisbursementIn,
+    actor: CurrentActor,
+    engine: EngineDep,
+    key: IdempotencyKey,
+) -> ReceiptOut:
+    disbursement = fc.disbursement_from_dict(
+        {**body.model_dump(mode="json"), "agreement_id": agreement_id}
+    )
+    return receipt_out(
+        call_service(
+            finance.record_disbursement,
+            engine,
+            actor=actor,
+            idempotency_key=key,
+            disbursement=disbursement,
+        )
+    )
+
+
+@router.post("/agreements/{agreement_id}/deliveries", response_model=ReceiptOut)
+def record_delivery(
+    agreement_id: AgreementPath,
+    body: DeliveryIn,
+    actor: CurrentActor,
+    engine: EngineDep,
+    key: IdempotencyKey,
+) -> ReceiptOut:
+    return receipt_out(
+        call_service(
+            finance.record_delivery,
+            engine,
+            actor=actor,
+            idempotency_key=key,
+            agreement_id=agreement_id,
+            vintage=body.vintage,
+            quantity_t=body.quantity_t,
+            delivery_date=body.delivery_date,
+            reference=body.reference,
+        )
+    )
+
+
+@router.post("/agreements/{agreement_id}/recovery", response_model=ReceiptOut)
+def recover_received_units(
+    agreement_id: AgreementPath, actor: CurrentActor, engine: EngineDep, key: IdempotencyKey
+) -> ReceiptOut:
+    """Record as recovery the units that reached the delivery account but were not recorded."""
+    return receipt_out(
+        call_service(
+            finance.recover_received_units,
+            engine,
+            actor=actor,
+            idempotency_key=key,
+            agreement_id=agreement_id,
+        )
+    )
+
+
+@router.post("/exchange-rates", response_model=ReceiptOut, status_code=201)
+def record_exchange_rate(
+    body: ExchangeRateIn, actor: CurrentActor, engine: EngineDep, key: IdempotencyKey
+) -> ReceiptOut:
+    rate = fc.rate_from_dict(body.model_dump(mode="json"))
+    return receipt_out(
+        call_service(
+            finance.record_exchange_rate, engine, actor=actor, idempotency_key=key, rate=rate
+        )
+    )
