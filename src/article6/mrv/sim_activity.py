@@ -14,7 +14,6 @@ distance: a glitching device does not make the battery drain faster.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,7 +26,6 @@ from numpy.typing import NDArray
 from article6.mrv.sim_faults import NO_FAULT, FaultPlan
 from article6.mrv.sim_fleet import (
     FIXED_BATTERY_CAPACITY_KWH,
-    KM_PER_DEGREE_LAT,
     MODELS,
     SWAP_BATTERY_CAPACITY_KWH,
     Fleet,
@@ -42,8 +40,6 @@ SOC_OUT_MEAN_PCT = 18.0
 STATION_CHARGE_EFFICIENCY = 0.90
 SHARE_CHARGED_AT_PROJECT_CHARGERS = 0.85
 CHARGER_POWER_KW = (0.0, 3.3, 20.0)  # per station kind
-BANGKOK_DEG = (13.7563, 100.5018)
-MAX_PINGS_PER_BLOCK = 4_000_000
 
 
 @dataclass
@@ -69,16 +65,6 @@ def id_array(prefix: str, numbers: NDArray[np.int64], width: int) -> pa.Array:
 
 def timestamps(values_us: NDArray[np.int64]) -> pa.Array:
     return pa.array(values_us, pa.timestamp("us", tz="UTC"))
-
-
-def _segmented_cumsum(
-    values: NDArray[np.float64], starts: NDArray[np.int64]
-) -> NDArray[np.float64]:
-    """Cumulative sum restarting at each segment start (segments are contiguous)."""
-    total = np.cumsum(values)
-    lengths = np.diff(np.append(starts, values.shape[0]))
-    before = np.repeat(total[starts] - values[starts], lengths)
-    return np.asarray(total - before, dtype=np.float64)
 
 
 class VehicleChunk:
@@ -121,7 +107,7 @@ class VehicleChunk:
             ("gps_jump", 5.0),
             ("outside_cambodia", 5.0),
         ):
-            rows = self._rows_with(kind)
+            rows = self.rows_with(kind)
             strikes = self.fault_day[rows]
             km[rows, strikes] = np.maximum(km[rows, strikes], least_km)
         self.km = np.round(km, 2)
@@ -149,7 +135,7 @@ class VehicleChunk:
         crossings = np.floor((self.energy_before_day + self.battery_kwh) / usable[:, None])
         previous = np.floor(self.energy_before_day / usable[:, None])
         self.refills = (crossings - previous).astype(np.int64)
-        self.refills[self._rows_with("no_activity_evidence")] = 0
+        self.refills[self.rows_with("no_activity_evidence")] = 0
 
         # Device event: a swap moves the vehicle to a new device; a reset restarts the old one.
         event = fleet.device_event_day[lo:hi]
@@ -174,10 +160,12 @@ class VehicleChunk:
         self.event_offset_km = np.round(km_before_event, 1)
         self.offset_km = np.where(after_event, self.event_offset_km[:, None], 0.0)
 
-    def _rows_with(self, kind: str) -> NDArray[np.int64]:
+    def rows_with(self, kind: str) -> NDArray[np.int64]:
+        """Chunk rows (vehicles) that carry the planned fault `kind`."""
         return np.flatnonzero(self.fault == self.plan.code(kind))
 
-    def _day_us(self, day: NDArray[np.int64] | int) -> NDArray[np.int64]:
+    def day_us(self, day: NDArray[np.int64] | int) -> NDArray[np.int64]:
+        """UTC microseconds of local midnight starting each given day."""
         return np.asarray(self.day0_us + np.asarray(day, dtype=np.int64) * 86_400 * US_PER_S)
 
     # -- vehicles and devices -------------------------------------------------------
@@ -192,7 +180,7 @@ class VehicleChunk:
             ("duplicate_vin", vins, fleet.vins),
             ("duplicate_plate", plates, fleet.plates),
         ):
-            for row in self._rows_with(kind):
+            for row in self.rows_with(kind):
                 values[row] = source[self.plan.vehicle_partner[lo + row]]
                 faults.append((kind, int(row), str(vehicle_ids[row])))
         for kind in (
@@ -201,7 +189,7 @@ class VehicleChunk:
             "no_er_rights",
             "other_programme_vehicle",
         ):
-            faults += [(kind, int(r), str(vehicle_ids[r])) for r in self._rows_with(kind)]
+            faults += [(kind, int(r), str(vehicle_ids[r])) for r in self.rows_with(kind)]
         start_ordinal = self.start.toordinal()
         epoch_ordinal = date(1970, 1, 1).toordinal()
 
@@ -245,11 +233,11 @@ class VehicleChunk:
 
     def device_assignments(self) -> ChunkTable:
         n = self.hi - self.lo
-        commission_us = self._day_us(self.commission) + 8 * 3600 * US_PER_S
-        decommission_us = self._day_us(self.decommission)
+        commission_us = self.day_us(self.commission) + 8 * 3600 * US_PER_S
+        decommission_us = self.day_us(self.decommission)
         ended = self.decommission < self.days + 5_000
         has_event = self.event_day >= 0
-        event_us = self._day_us(np.maximum(self.event_day, 0)) + 6 * 3600 * US_PER_S
+        event_us = self.day_us(np.maximum(self.event_day, 0)) + 6 * 3600 * US_PER_S
         first_end = np.where(has_event, event_us, decommission_us)
         devices = [self.primary_device, self.secondary_device[has_event & self.event_is_swap]]
         devices.append(self.primary_device[has_event & ~self.event_is_swap])
@@ -269,13 +257,13 @@ class VehicleChunk:
             self.event_offset_km[has_event & self.event_is_swap],
         ]
         offsets.append(self.event_offset_km[has_event & ~self.event_is_swap])
-        shared = self._rows_with("device_on_two_vehicles")
+        shared = self.rows_with("device_on_two_vehicles")
         partner = self.plan.vehicle_partner[self.lo + shared]
         fault_day = self.fault_day[shared]
         devices.append(partner + 1)
         vehicles.append(self.index[shared])
-        starts.append(self._day_us(fault_day) + 9 * 3600 * US_PER_S)
-        ends.append(self._day_us(fault_day + 5))
+        starts.append(self.day_us(fault_day) + 9 * 3600 * US_PER_S)
+        ends.append(self.day_us(fault_day + 5))
         end_known.append(np.ones(shared.shape[0], dtype=bool))
         offsets.append(np.zeros(shared.shape[0]))
         table = pa.table(
@@ -311,22 +299,22 @@ class VehicleChunk:
             kinds.append(kind)
             tag[rows, cols] = len(kinds) - 1
 
-        rows = self._rows_with("odometer_decrease")
+        rows = self.rows_with("odometer_decrease")
         day = self.fault_day[rows]
         reported_km[rows, day] = reported_km[rows, day - 1] - 25.0
         mark("odometer_decrease", rows, day)
-        rows = self._rows_with("excessive_daily_km")
+        rows = self.rows_with("excessive_daily_km")
         day = self.fault_day[rows]
         jump = np.where(np.arange(days)[None, :] >= day[:, None], 460.0, 0.0)
         reported_km[rows] += jump
         mark("excessive_daily_km", rows, day)
         for kind, length in (("gap_short", 3), ("gap_long", 8)):
-            rows = self._rows_with(kind)
+            rows = self.rows_with(kind)
             day = self.fault_day[rows]
             for shift in range(length):
                 has_reading[rows, day + shift] = False
             mark(kind, rows, day + length)
-        rows = self._rows_with("readings_after_decommission")
+        rows = self.rows_with("readings_after_decommission")
         day = self.decommission[rows]
         for shift in range(3):
             has_reading[rows, day + shift] = True
@@ -335,13 +323,13 @@ class VehicleChunk:
 
         vv, dd = np.nonzero(has_reading)
         ts = (
-            self._day_us(dd)
+            self.day_us(dd)
             + (23 * 3600 + self.rng.integers(0, 3300, size=int(dd.shape[0]))) * US_PER_S
         )
         value = np.round(reported_km[vv, dd] - self.offset_km[vv, dd], 1)
         device = self.device_number[vv, dd]
         row_tag = tag[vv, dd]
-        rows = self._rows_with("implied_speed")
+        rows = self.rows_with("implied_speed")
         if len(rows):
             before = self.fault_day[rows] - 1
             position = np.searchsorted(vv * days + dd, rows * days + before)
@@ -422,7 +410,7 @@ class VehicleChunk:
                 "vehicle_id": self.fleet.vehicle_ids[self.lo + vv],
                 "battery_out_id": id_array("B", battery_out + 1, 8),
                 "battery_in_id": id_array("B", battery_in + 1, 8),
-                "ts": timestamps(self._day_us(dd) + seconds * US_PER_S),
+                "ts": timestamps(self.day_us(dd) + seconds * US_PER_S),
                 "soc_out_pct": soc_out,
                 "soc_in_pct": soc_in,
             }
@@ -432,7 +420,7 @@ class VehicleChunk:
         )
         faults = [
             ("unknown_vehicle", table.num_rows + i, str(self.fleet.vehicle_ids[self.lo + row]))
-            for i, row in enumerate(self._rows_with("unknown_vehicle"))
+            for i, row in enumerate(self.rows_with("unknown_vehicle"))
         ]
         return ChunkTable("swap_events", pa.concat_tables([table, unknown]), faults)
 
@@ -440,7 +428,7 @@ class VehicleChunk:
         self, first_event_number: int, station_energy_kwh: NDArray[np.float64]
     ) -> pa.Table:
         """A swap at the faulty vehicle's cabinet by a vehicle id the fleet does not know."""
-        rows = self._rows_with("unknown_vehicle")
+        rows = self.rows_with("unknown_vehicle")
         province = self.fleet.province_index[self.lo + rows]
         cabinets = [
             int(
@@ -466,7 +454,7 @@ class VehicleChunk:
                 "vehicle_id": id_array("VX", self.lo + rows + 1, 7),
                 "battery_out_id": id_array("B", battery + 1, 8),
                 "battery_in_id": id_array("B", battery + 2, 8),
-                "ts": timestamps(self._day_us(day) + 12 * 3600 * US_PER_S),
+                "ts": timestamps(self.day_us(day) + 12 * 3600 * US_PER_S),
                 "soc_out_pct": np.full(rows.shape[0], 20.0),
                 "soc_in_pct": np.full(rows.shape[0], 97.0),
             }
@@ -490,7 +478,7 @@ class VehicleChunk:
         )
         self._add_station_energy(station_energy_kwh, station, dd, energy)
         power = np.asarray(CHARGER_POWER_KW)[self.stations.kind_index[station]]
-        start_us = self._day_us(dd) + seconds * US_PER_S
+        start_us = self.day_us(dd) + seconds * US_PER_S
         duration_us = (energy / power * 3600 * US_PER_S).astype(np.int64)
         table = pa.table(
             {
@@ -515,100 +503,3 @@ class VehicleChunk:
             station * self.days + day, weights=energy_kwh, minlength=station_energy_kwh.size
         )
         station_energy_kwh += flat.reshape(station_energy_kwh.shape)
-
-    # -- GPS ---------------------------------------------------------------------------
-
-    def gps_blocks(self, ping_interval_s: int) -> Iterator[ChunkTable]:
-        """Pings along correlated random-walk tracks from home, in blocks of days."""
-        category = self.fleet.category_index[self.lo : self.hi]
-        cruise_kmh = np.where(category == 1, 27.0, 22.0) * self.rng.uniform(
-            0.9, 1.1, size=category.shape
-        )
-        step_km_nominal = cruise_kmh * ping_interval_s / 3600.0
-        pings = np.where(
-            self.km > 0, np.maximum(2, np.ceil(self.km / step_km_nominal[:, None]) + 1), 0
-        ).astype(np.int64)
-        per_day = pings.sum(axis=0)
-        first = 0
-        while first < self.days:
-            last = first + 1
-            budget = per_day[first]
-            while last < self.days and budget + per_day[last] <= MAX_PINGS_PER_BLOCK:
-                budget += per_day[last]
-                last += 1
-            yield self._gps_block(first, last, pings, ping_interval_s)
-            first = last
-
-    def _gps_block(
-        self, first: int, last: int, pings: NDArray[np.int64], ping_interval_s: int
-    ) -> ChunkTable:
-        rng = self.rng
-        counts = pings[:, first:last]
-        vv, dd = np.nonzero(counts)
-        n_seg = counts[vv, dd]
-        dd = dd + first
-        total = int(n_seg.sum())
-        seg_start = np.concatenate(([0], np.cumsum(n_seg)[:-1])).astype(np.int64)
-        seg = np.repeat(np.arange(vv.shape[0]), n_seg)
-        position = np.arange(total) - seg_start[seg]
-        step_km = np.where(position > 0, (self.km[vv, dd] / (n_seg - 1))[seg], 0.0)
-        turn = rng.normal(0.0, 0.3, size=total)
-        turn[seg_start] = rng.uniform(0.0, 2 * np.pi, size=int(vv.shape[0]))
-        heading = _segmented_cumsum(turn, seg_start)
-        north_km = _segmented_cumsum(step_km * np.cos(heading), seg_start)
-        east_km = _segmented_cumsum(step_km * np.sin(heading), seg_start)
-        home_lat = self.fleet.home_lat_deg[self.lo + vv][seg]
-        home_lon = self.fleet.home_lon_deg[self.lo + vv][seg]
-        lat = home_lat + north_km / KM_PER_DEGREE_LAT
-        lon = home_lon + east_km / (KM_PER_DEGREE_LAT * np.cos(np.radians(home_lat)))
-        speed = step_km / (ping_interval_s / 3600.0) * rng.uniform(0.95, 1.05, size=total)
-        half = n_seg // 2
-        day_start_s = 5 * 3600 + rng.integers(0, 3600, size=int(vv.shape[0]))
-        break_s = rng.integers(1800, 5400, size=int(vv.shape[0]))
-        offset_s = (
-            day_start_s[seg] + position * ping_interval_s + (position >= half[seg]) * break_s[seg]
-        )
-        ts = self._day_us(dd)[seg] + offset_s * US_PER_S
-        consumed = (
-            self.energy_before_day[vv, dd][seg]
-            + _segmented_cumsum(step_km, seg_start) * self.consumption[vv][seg]
-        )
-        usable = self.usable_kwh[vv][seg]
-        soc = SOC_IN_MEAN_PCT - 100.0 * np.mod(consumed, usable) / self.capacity_kwh[vv][seg]
-
-        tag = np.full(total, NO_FAULT, dtype=np.int64)
-        kinds: list[str] = []
-        for kind in ("gps_jump", "outside_cambodia"):
-            rows = self._rows_with(kind)
-            hit = np.flatnonzero(np.isin(vv, rows) & (dd == self.fault_day[vv]))
-            if not hit.shape[0]:
-                continue
-            kinds.append(kind)
-            if kind == "gps_jump":
-                # Eleven km within half a minute: a jump by the rule, whatever the ping rate.
-                target = seg_start[hit] + n_seg[hit] // 2
-                lat[target] += 0.1
-                ts[target] = ts[target - 1] + min(30, ping_interval_s) * US_PER_S
-                tag[target] = len(kinds) - 1
-            else:
-                for segment in hit:
-                    span = slice(seg_start[segment], seg_start[segment] + n_seg[segment])
-                    lat[span] += BANGKOK_DEG[0] - home_lat[span]
-                    lon[span] += BANGKOK_DEG[1] - home_lon[span]
-                    tag[seg_start[segment]] = len(kinds) - 1
-        table = pa.table(
-            {
-                "device_id": id_array("D", self.device_number[vv, dd][seg], 8),
-                "ts": timestamps(ts),
-                "lat": np.round(lat, 6),
-                "lon": np.round(lon, 6),
-                "speed_kmh": np.round(speed, 1),
-                "soc_pct": np.round(np.clip(soc, 0.0, 100.0), 1),
-            }
-        )
-        ping_vehicle = self.lo + vv[seg]
-        faults = [
-            (kinds[int(tag[i])], int(i), str(self.fleet.vehicle_ids[ping_vehicle[i]]))
-            for i in np.flatnonzero(tag >= 0)
-        ]
-        return ChunkTable("gps_pings", table, faults)

@@ -26,6 +26,7 @@ import pyarrow as pa
 from article6.mrv.sim_activity import ChunkTable, VehicleChunk
 from article6.mrv.sim_faults import FaultPlan, ManifestEntry, plan_faults
 from article6.mrv.sim_fleet import Fleet, draw_fleet, total_batteries
+from article6.mrv.sim_gps import gps_blocks
 from article6.mrv.sim_output import RECORD_SCHEMAS, OutputFormat, RecordWriters
 from article6.mrv.sim_stations import (
     MeterSet,
@@ -158,7 +159,7 @@ def simulate_fleet(
             session_number += sessions.table.num_rows
             _write(writers, sessions, manifest)
             if config.gps:
-                for block in chunk.gps_blocks(config.ping_interval_s):
+                for block in gps_blocks(chunk, config.ping_interval_s):
                     _write(writers, block, manifest)
             if progress is not None:
                 progress(hi, config.vehicles)
