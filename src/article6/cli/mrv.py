@@ -154,6 +154,8 @@ def validate(
     for record_type, reasons in document.get("quality_rejections", {}).items():
         for reason, count in reasons.items():
             console.print(f"  rule {record_type} [yellow]{reason}[/yellow]: {count:,}")
+    for reason, days in document.get("rejected_days", {}).items():
+        console.print(f"  vehicle-days [yellow]{reason}[/yellow]: {days:,}")
     console.print(f"input hash {document['input_hash']}")
 
 
