@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from article6.api import auth
 from article6.domain.errors import ActionRefused, RejectionCode
@@ -77,7 +78,8 @@ async def login(request: Request) -> Response:
     user_id = str(form.get("user_id") or "").strip()[:64]
     password = str(form.get("password") or "")[: auth.MAX_PASSWORD_CHARS]
     try:
-        auth.sign_in(request, engine_of(request), user_id, password)
+        # Password hashing is deliberately slow: keep it off the event loop.
+        await run_in_threadpool(auth.sign_in, request, engine_of(request), user_id, password)
     except auth.LoginThrottled as throttled:
         return render(
             request,

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from article6.domain.allocation import AllocationRules, RemainderTo
@@ -114,7 +115,8 @@ async def create_project(request: Request) -> Response:
             use_from=forms.whole(form, "use_from"),
             use_to=forms.whole(form, "use_to"),
         )
-        projects.create_project(
+        await run_in_threadpool(
+            projects.create_project,
             engine_of(request),
             actor=viewer.actor,
             project_id=project_id,
@@ -236,7 +238,7 @@ async def _act(request: Request, project_id: str, command: Command) -> Response:
         return form
     assert viewer.actor is not None
     try:
-        message = command(form, viewer.actor)
+        message = await run_in_threadpool(command, form, viewer.actor)
     except ActionRefused as refused:
         return _detail(request, project_id, refused, None, status_code=400)
     flash(request, message)
@@ -419,7 +421,8 @@ async def submit_period(request: Request, project_id: str) -> Response:
                         reason=upload.refusal or "",
                     ),
                 )
-        monitoring.submit_monitoring_report(
+        await run_in_threadpool(
+            monitoring.submit_monitoring_report,
             engine_of(request),
             actor=viewer.actor,
             project_id=project_id,

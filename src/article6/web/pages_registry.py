@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import Purpose
@@ -329,7 +330,9 @@ async def action_post(request: Request, key: str) -> Response:
         )
     idempotency_key = forms.text(form, "idempotency_key", limit=100)
     try:
-        receipt = _run(engine_of(request), viewer.actor, kind, intent, idempotency_key)
+        receipt = await run_in_threadpool(
+            _run, engine_of(request), viewer.actor, kind, intent, idempotency_key
+        )
     except ActionRefused as refused:
         return _form_page(request, viewer, kind, form, refused)
     flash(

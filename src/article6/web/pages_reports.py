@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from article6.domain.errors import ActionRefused
 from article6.domain.permissions import Role
@@ -186,8 +187,13 @@ async def freeze(request: Request) -> Response:
     party = forms.text(form, "party", limit=3) if form.get("party") else ""
     try:
         year = forms.whole(form, "year", minimum=1990)
-        reporting.freeze_holdings(
-            engine_of(request), actor=viewer.actor, party=party, year=year, on=date.today()
+        await run_in_threadpool(
+            reporting.freeze_holdings,
+            engine_of(request),
+            actor=viewer.actor,
+            party=party,
+            year=year,
+            on=date.today(),
         )
     except ActionRefused as refused:
         return _reports(request, viewer, party, None, False, refused)
@@ -212,7 +218,8 @@ async def aef(request: Request) -> Response:
     party = str(form.get("party") or "")[:3]
     try:
         year = forms.whole(form, "year", minimum=1990)
-        report, _receipt = reporting.generate_aef(
+        report, _receipt = await run_in_threadpool(
+            reporting.generate_aef,
             engine_of(request),
             actor=viewer.actor,
             party=party,

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from article6.domain.errors import ActionRefused, RejectionCode
@@ -68,7 +69,7 @@ async def check_upload(files: list[UploadFile]) -> UploadCheck:
                         )
                     handle.write(chunk)
         try:
-            report = ingest_dataset(data_dir, Path(folder) / "staging")
+            report = await run_in_threadpool(ingest_dataset, data_dir, Path(folder) / "staging")
         except IngestError as error:
             return UploadCheck(None, str(error))
     return UploadCheck(report, None)
