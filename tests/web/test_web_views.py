@@ -514,3 +514,11 @@ def test_cambodia_cancels_units_voluntarily_after_confirming(web_app: FastAPI) -
     assert held(web_app, "KHM01-HOLDING") == 6_700
     cancelled = page_text(client.get("/registry/accounts/KHM01-VOL-CANCEL").text)
     assert "CA0001-KHM01-KHM-6701-2025 CA0001-KHM01-KHM-6800-2025 100 Cancelled" in cancelled
+
+
+def test_registry_administrators_verify_the_journal(web_app: FastAPI) -> None:
+    client = client_for(web_app, "khm-registry")
+    assert 'href="/registry/verify"' in client.get("/registry").text
+    text = page_text(client.get("/registry/verify").text)
+    assert "The journal is intact:" in text
+    assert client_for(web_app, "verywords-dev").get("/registry/verify").status_code == 403

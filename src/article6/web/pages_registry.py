@@ -23,6 +23,7 @@ from article6.domain.model import Purpose
 from article6.domain.permissions import Actor, Role
 from article6.services import actions, queries
 from article6.services.commands import Receipt
+from article6.services.verify import verify
 from article6.web import forms, readmodels
 from article6.web.context import (
     Viewer,
@@ -122,9 +123,22 @@ def registry(request: Request, registry_id: str = "") -> Response:
         accounts=accounts,
         holdings=holdings,
         truncated=len(holdings) >= readmodels.PAGE_ROWS,
+        may_verify=bool(viewer.roles & REGISTRY_WIDE),
         action_keys=actions_for(viewer),
         titles=titles(request),
     )
+
+
+@router.get("/registry/verify", include_in_schema=False)
+async def verify_journal(request: Request) -> Response:
+    """Replay the journal, recompute its hash chain and compare with the projections."""
+    viewer = gate(request, "registry")
+    if isinstance(viewer, Response):
+        return viewer
+    if not viewer.roles & REGISTRY_WIDE:
+        return render(request, "forbidden.html", status_code=403, message=None)
+    report = await run_in_threadpool(verify, engine_of(request))
+    return render(request, "verify.html", active="registry", report=report)
 
 
 @router.get("/registry/accounts/{account_id}", include_in_schema=False)
