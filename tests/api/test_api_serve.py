@@ -8,19 +8,18 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from article6.cli import serve
 from article6.cli.main import app as cli
 from article6.store.database import make_engine
-from article6.store.migrate import upgrade
 
 
 def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'served.db'}"
-    upgrade(make_engine(url))
+    url = f"sqlite:///{tmp_path / 'served.db'}"  # a new database: serve migrates it
     monkeypatch.setenv("ARTICLE6_DATABASE_URL", url)
     monkeypatch.setenv("ARTICLE6_KEY_DIR", str(tmp_path / "keys"))
     served: dict[str, Any] = {}
@@ -38,3 +37,5 @@ def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
     assert str(app.state.engine.url) == url
     assert app.state.key_dir == tmp_path / "keys"
     assert TestClient(app).get("/openapi.json").status_code == 200
+    with make_engine(url).connect() as connection:
+        assert inspect(connection).has_table("journal")

@@ -8,6 +8,7 @@ import typer
 import uvicorn
 
 from article6.cli.common import DatabaseOption, console, settings_for
+from article6.store.migrate import upgrade
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -19,11 +20,13 @@ def serve_app(
     port: int = DEFAULT_PORT,
     key_dir: Path | None = None,
 ) -> None:
-    """Serve the application with uvicorn until interrupted (blocks)."""
+    """Bring the schema up to date, then serve the application with uvicorn until
+    interrupted (blocks)."""
     from article6.api.app import create_app
 
     settings = settings_for(database_url)
     app = create_app(settings.database_url, key_dir if key_dir is not None else settings.key_dir)
+    upgrade(app.state.engine)
     console.print(
         f"Serving article6 on http://{host}:{port} (API documentation at /docs); Ctrl+C stops"
     )
