@@ -390,6 +390,7 @@ def test_finance_shows_recovery_and_delivery_curves(web_app: FastAPI) -> None:
     assert page.status_code == 200
     assert page.text.count('src="data:image/png;base64,') == 2
     assert "KOR-ISP-2025-001" in page.text
+    assert "Not yet due" in page_text(page.text)
 
 
 def test_the_chair_amends_the_loa_into_a_new_version(web_app: FastAPI) -> None:

@@ -161,6 +161,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         state_label=lambda state: labels.state_label(str(state), words),
         question_label=lambda question: labels.question_label(str(question), words),
         role_label=lambda role: labels.role_label(str(role), words),
+        delivery_label=lambda state: labels.delivery_label(str(state), words),
         **words.template_callables(),
         **values,
     )

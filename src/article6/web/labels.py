@@ -74,3 +74,16 @@ def role_label(role: str, words: Gettext) -> str:
         "system_administrator": _("System administrator"),
     }
     return labels.get(role, role.replace("_", " "))
+
+
+def delivery_label(state: str, words: Gettext) -> str:
+    """States of a vintage in a financing agreement's recovery ledger."""
+    _ = words.gettext
+    labels = {
+        "delivered": _("Delivered"),
+        "partial": _("Partly delivered"),
+        "missed": _("Missed"),
+        "ahead": _("Ahead of plan"),
+        "pending": _("Not yet due"),
+    }
+    return labels.get(state, state)
