@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from article6.api.deps import EngineDep
-from article6.api.schemas import ActorOut, actor_out
+from article6.api.schemas import PROBLEMS, ActorOut, actor_out
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.permissions import Actor
 from article6.services import identity
@@ -214,10 +214,15 @@ class TokenOut(BaseModel):
     seq: int
 
 
-router = APIRouter(prefix="/api/v1/session", tags=["session"])
+router = APIRouter(prefix="/api/v1/session", tags=["session"], responses=PROBLEMS)
 
 
-@router.post("", response_model=ActorOut, summary="Sign in and start a session")
+@router.post(
+    "",
+    response_model=ActorOut,
+    summary="Sign in and start a session",
+    responses={429: PROBLEMS[401] | {"description": "Too many attempts; see Retry-After"}},
+)
 def login(body: LoginIn, request: Request, engine: EngineDep) -> ActorOut:
     try:
         actor = sign_in(request, engine, body.user_id, body.password)

@@ -143,9 +143,17 @@ async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    title = {401: "Not signed in", 404: "Not found", 405: "Method not allowed"}.get(
-        exc.status_code, "Request failed"
-    )
+    title = {
+        400: "Invalid value",
+        401: "Not signed in",
+        403: "Permission denied",
+        404: "Not found",
+        405: "Method not allowed",
+        409: "Conflict",
+        413: "Too large",
+        422: "Invalid request",
+        429: "Too many requests",
+    }.get(exc.status_code, "Request failed")
     return problem(exc.status_code, title, detail, headers=headers)
 
 

@@ -622,3 +622,38 @@ class DeliveryIn(BaseModel):
     quantity_t: int = Field(ge=1, le=MAX_QUANTITY_T)
     delivery_date: date
     reference: str = Field(min_length=1, max_length=200)
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemOut(BaseModel):
+    """An error (RFC 9457), served as application/problem+json."""
+
+    type: str = Field(examples=["urn:article6:problem:insufficient_units"])
+    title: str
+    status: int
+    detail: str
+    code: str | None = Field(None, description="The rejection code: which rule was broken")
+    field: str | None = Field(None, description="The request field at fault, where known")
+    errors: list[FieldErrorOut] | None = Field(None, description="Every invalid field")
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "model": ProblemOut,
+        "content": {"application/problem+json": {}},
+    }
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_response("A malformed value"),
+    401: _problem_response("Not signed in"),
+    403: _problem_response("The permission table does not allow it"),
+    404: _problem_response("An unknown object"),
+    409: _problem_response("In conflict with the current state"),
+    422: _problem_response("A broken rule, or invalid fields"),
+}

@@ -19,6 +19,7 @@ from article6.api.idempotency import call_service
 from article6.api.problems import problem
 from article6.api.schemas import (
     PARTY_CODE,
+    PROBLEMS,
     AefIn,
     AefSummaryOut,
     CheckFailureOut,
@@ -34,7 +35,7 @@ from article6.domain.inventory import InventoryRejected
 from article6.services import accounting, regular_information, reporting
 from article6.services.report_files import write_aef, write_balance_chart
 
-router = APIRouter(prefix="/api/v1", tags=["accounting and reporting"])
+router = APIRouter(prefix="/api/v1", tags=["accounting and reporting"], responses=PROBLEMS)
 
 PartyPath = Annotated[str, Path(pattern=PARTY_CODE, examples=["KOR"])]
 YearPath = Annotated[int, Path(ge=1990, le=2100)]

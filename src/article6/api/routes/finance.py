@@ -16,6 +16,7 @@ from article6.api.deps import EngineDep, IdempotencyKey, PageDep
 from article6.api.idempotency import call_service
 from article6.api.schemas import (
     ENTITY_ID,
+    PROBLEMS,
     AgreementIn,
     DeliveryIn,
     DisbursementIn,
@@ -30,7 +31,7 @@ from article6.services import finance
 from article6.services.finance_reports import delivery_curves_png, recovery_png
 from article6.services.finance_status import agreement_report, portfolio
 
-router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
+router = APIRouter(prefix="/api/v1/finance", tags=["finance"], responses=PROBLEMS)
 
 AgreementPath = Annotated[str, Path(pattern=ENTITY_ID, examples=["KOR-ISP-VW-2025"])]
 AsOf = Annotated[date | None, Query(description="Default: today")]

@@ -26,6 +26,7 @@ from article6.api import views
 from article6.api.auth import CurrentActor
 from article6.api.deps import EngineDep, PageDep
 from article6.api.schemas import (
+    PROBLEMS,
     PROJECT_ID,
     PageOut,
     SourceCountOut,
@@ -37,7 +38,7 @@ from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.mrv.ingest import IngestError, ingest_dataset
 from article6.mrv.schema import SCHEMAS
 
-router = APIRouter(prefix="/api/v1/projects", tags=["monitoring data"])
+router = APIRouter(prefix="/api/v1/projects", tags=["monitoring data"], responses=PROBLEMS)
 
 CHUNK_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 64 * 1024

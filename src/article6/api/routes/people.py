@@ -12,6 +12,7 @@ from article6.api.deps import EngineDep, IdempotencyKey, PageDep
 from article6.api.idempotency import call_service
 from article6.api.schemas import (
     ENTITY_ID,
+    PROBLEMS,
     OrganisationIn,
     OrganisationOut,
     PageOut,
@@ -24,7 +25,7 @@ from article6.api.schemas import (
 from article6.domain.permissions import PermissionDenied, Role
 from article6.services import identity
 
-router = APIRouter(prefix="/api/v1", tags=["people"])
+router = APIRouter(prefix="/api/v1", tags=["people"], responses=PROBLEMS)
 
 
 @router.get("/organisations", response_model=PageOut[OrganisationOut])

@@ -19,6 +19,7 @@ from article6.api.idempotency import call_service
 from article6.api.schemas import (
     APPROACH_ID,
     ENTITY_ID,
+    PROBLEMS,
     PROJECT_ID,
     AssignVerifierIn,
     LoaAmendmentIn,
@@ -46,7 +47,7 @@ from article6.domain.model import Entity, Purpose
 from article6.domain.projects import REVIEW_QUESTIONS
 from article6.services import documents, monitoring, projects
 
-router = APIRouter(prefix="/api/v1", tags=["projects"])
+router = APIRouter(prefix="/api/v1", tags=["projects"], responses=PROBLEMS)
 
 ProjectPath = Annotated[str, Path(pattern=PROJECT_ID, examples=["VW-EMOTO-KHM"])]
 PeriodPath = Annotated[int, Path(ge=1, le=1000)]

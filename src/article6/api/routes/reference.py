@@ -14,6 +14,7 @@ from article6.api.idempotency import call_service
 from article6.api.schemas import (
     ACCOUNT_ID,
     APPROACH_ID,
+    PROBLEMS,
     REGISTRY_ID,
     AccountDetailOut,
     AccountIn,
@@ -38,7 +39,7 @@ from article6.api.schemas import (
 from article6.domain.model import Account, Approach, Entity
 from article6.services import projects, setup
 
-router = APIRouter(prefix="/api/v1", tags=["reference data"])
+router = APIRouter(prefix="/api/v1", tags=["reference data"], responses=PROBLEMS)
 
 
 @router.get("/parties", response_model=PageOut[PartyOut])

@@ -12,6 +12,7 @@ from article6.api.auth import CurrentActor
 from article6.api.deps import EngineDep, IdempotencyKey, KeyDirDep, PageDep
 from article6.api.idempotency import call_service
 from article6.api.schemas import (
+    PROBLEMS,
     REGISTRY_ID,
     CancelIn,
     CheckpointIn,
@@ -33,7 +34,7 @@ from article6.domain.permissions import Command, Target, authorize
 from article6.services import actions, queries
 from article6.services.verify import BrokenJournal, make_checkpoint, verify
 
-router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
+router = APIRouter(prefix="/api/v1/registry", tags=["registry"], responses=PROBLEMS)
 
 RegistryFilter = Annotated[str | None, Query(pattern=REGISTRY_ID, examples=["KOR01"])]
 
