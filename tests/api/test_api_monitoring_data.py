@@ -15,6 +15,7 @@ __all__ = ["reference_app", "reference_template"]
 
 DATA = "/api/v1/projects/VW-EMOTO-KHM/periods/2/monitoring-data"
 CSV = {"Content-Type": "text/csv"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_upload_every_file_then_validate(reference_app: FastAPI, tmp_path: Path) -> None:
@@ -40,6 +41,21 @@ def test_upload_every_file_then_validate(reference_app: FastAPI, tmp_path: Path)
     assert odometer[0]["rows_read"] == odometer[0]["rows_accepted"] == 62
     for source in report["sources"]:
         assert source["rows_read"] == source["rows_accepted"] + source["rows_quarantined"]
+
+    params = (ROOT / "params" / "khm-emoto-v1.toml").read_text(encoding="utf-8")
+    calculation = {"year": 2025, "params_toml": params, "freeze": True}
+    run = developer.post(f"{DATA}/calculation", json=calculation)
+    assert run.status_code == 200, run.text
+    figures = run.json()
+    assert figures["input_hash"] == report["input_hash"] and figures["frozen"] is True
+    assert figures["run_id"].startswith("2025-") and "run_dir" not in figures
+    assert figures["issued_t"] == int(figures["er_t"]) >= 0
+    unfrozen = developer.post(f"{DATA}/calculation", json={**calculation, "freeze": False})
+    assert unfrozen.json()["run_id"] == figures["run_id"]  # same data, parameters, code
+    refrozen = developer.post(f"{DATA}/calculation", json=calculation)
+    assert "already frozen" in assert_problem(refrozen, 422, "calculation_refused")["detail"]
+    broken = developer.post(f"{DATA}/calculation", json={**calculation, "params_toml": "x = 1"})
+    assert_problem(broken, 422, "calculation_refused")
 
 
 def test_a_wrong_header_is_named_and_an_incomplete_dataset_is_refused(

@@ -657,3 +657,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     409: _problem_response("In conflict with the current state"),
     422: _problem_response("A broken rule, or invalid fields"),
 }
+
+
+class CalculationIn(BaseModel):
+    """Calculate one vintage from the uploaded dataset with a parameter set (TOML text)."""
+
+    year: int = Field(ge=1990, le=2100, description="Vintage (local calendar year)")
+    params_toml: str = Field(min_length=1, max_length=200_000)
+    freeze: bool = Field(True, description="Store the run for verification and reporting")

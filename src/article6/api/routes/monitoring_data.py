@@ -25,9 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from article6.api import views
 from article6.api.auth import CurrentActor
 from article6.api.deps import EngineDep, PageDep
+from article6.api.problems import problem
 from article6.api.schemas import (
     PROBLEMS,
     PROJECT_ID,
+    CalculationIn,
     PageOut,
     SourceCountOut,
     UploadOut,
@@ -36,6 +38,9 @@ from article6.api.schemas import (
 )
 from article6.domain.permissions import Actor, Command, Target, authorize
 from article6.mrv.ingest import IngestError, ingest_dataset
+from article6.mrv.methodology import MethodologyError
+from article6.mrv.params import ParameterError
+from article6.mrv.runs import RunError, calculate
 from article6.mrv.schema import SCHEMAS
 
 router = APIRouter(prefix="/api/v1/projects", tags=["monitoring data"], responses=PROBLEMS)
@@ -219,3 +224,39 @@ def validate(
         sources=[SourceCountOut(**source) for source in sources],
         quarantine_by_reason=dict(report.quarantine_by_reason),
     )
+
+
+@router.post(
+    "/{project_id}/periods/{period}/monitoring-data/calculation",
+    summary="Calculate a vintage from the uploaded dataset (a frozen, reproducible run)",
+)
+def calculate_vintage(
+    project_id: ProjectPath,
+    period: PeriodPath,
+    body: CalculationIn,
+    request: Request,
+    actor: CurrentActor,
+    engine: EngineDep,
+) -> Any:
+    """Baseline, project and leakage emissions and the reductions of one vintage; the run's
+    id and input hash go into the monitoring report (`POST .../periods`)."""
+    _authorize_upload(engine, actor, project_id)
+    folder = _dataset(upload_root(request), project_id, period)
+    if not folder.is_dir() or not any(folder.glob("*.csv")):
+        raise HTTPException(404, f"no monitoring data uploaded for period {period}")
+    params_path = folder.parent / "params.toml"
+    params_path.write_text(body.params_toml, encoding="utf-8")
+    try:
+        run = calculate(
+            folder,
+            params_path,
+            body.year,
+            freeze=body.freeze,
+            runs_dir=folder.parent / "runs",
+        )
+    except (IngestError, ParameterError, MethodologyError, RunError) as error:
+        message = str(error).replace(str(folder.parent), "the uploaded dataset")
+        return problem(422, "Calculation refused", message, code="calculation_refused")
+    document = run.to_json()
+    document.pop("run_dir", None)  # a place on this server, not for clients
+    return document
