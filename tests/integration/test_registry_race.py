@@ -28,7 +28,7 @@ from article6.domain.model import Account, AccountKind, Purpose
 from article6.services import actions, queries, reference_case, setup, verify
 from article6.store import tables as t
 from article6.store.database import make_engine
-from conftest import create_database, drop_schema
+from database_support import create_database, drop_schema
 
 WORKERS = 8
 TRANSFERS_PER_WORKER = 25

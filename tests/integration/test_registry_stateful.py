@@ -31,7 +31,7 @@ from article6.services.reference_case import (
 )
 from article6.services.verify import verify
 from article6.store.database import make_engine
-from conftest import BACKENDS, create_database, drop_schema
+from database_support import BACKENDS, create_database, drop_schema
 from tests_support import OPS, acting_for
 
 VINTAGES = st.sampled_from([2025, 2026, 2034, 2035])

@@ -23,6 +23,7 @@ T = TypeVar("T")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 MAX_ATTEMPTS = 20
+WRITE_TRANSACTION = "article6_write_transaction"
 
 
 def make_engine(url: str) -> Engine:
@@ -49,7 +50,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the database write lock at once; readers share the WAL snapshot.
+        write = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
 
     return engine
 
@@ -68,8 +71,10 @@ def run_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
     """Run `work` in one transaction, retrying transient conflicts; commit or roll back whole."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with engine.begin() as connection:
-                return work(connection)
+            with engine.connect() as connection:
+                connection.execution_options(**{WRITE_TRANSACTION: True})
+                with connection.begin():
+                    return work(connection)
         except DBAPIError as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
