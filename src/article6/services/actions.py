@@ -20,7 +20,6 @@ from article6.domain.blocks import (
     op_to_dict,
     plan_range,
     plan_take,
-    selection_order,
 )
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import (
@@ -262,11 +261,9 @@ def prepare_first_transfer(
                 RejectionCode.ACCOUNT_REGISTRY_MISMATCH,
                 "a first transfer for NDC use is an international transfer to another Party",
             )
-        candidates = [
-            b
-            for b in _candidates(tx, source, selection)
-            if not b.first_transferred and b.authorization_id == authorization_id
-        ]
+        candidates = _candidates(
+            tx, source, selection, first_transferred=False, authorization_id=authorization_id
+        )
         _refuse_if_none_authorized(tx, source, selection, candidates)
         rules.check_first_transfer(
             authorization,
@@ -320,16 +317,16 @@ def prepare_transfer(
             )
         _require_kind(source, HOLDING_KINDS | {AccountKind.PENDING}, "transfer units")
         _require_kind(target, HOLDING_KINDS, "receive a transfer; use or cancel units instead")
-        candidates = _candidates(tx, source, selection)
-        if source.registry_id != target.registry_id:
-            eligible = [b for b in candidates if b.first_transferred]
-            if candidates and not eligible:
+        if source.registry_id == target.registry_id:
+            candidates = _candidates(tx, source, selection)
+        else:
+            candidates = _candidates(tx, source, selection, first_transferred=True)
+            if not candidates and _holds_any(tx, source, selection):
                 raise ActionRefused(
                     RejectionCode.NOT_FIRST_TRANSFERRED,
                     "units that were never first transferred leave the host registry only by a "
                     "first transfer",
                 )
-            candidates = eligible
             _check_acquirer(
                 tx, candidates, identifiers.registry_party(target.registry_id), action_date
             )
@@ -382,26 +379,45 @@ def prepare_use_units(
         _require_kind(target, {kind}, f"receive units used for {purpose.value}")
         _require_registry(target, source.registry_id)
         using_party = identifiers.registry_party(source.registry_id)
-        authorized = [b for b in _candidates(tx, source, selection) if b.authorization_id]
-        _refuse_if_none_authorized(tx, source, selection, authorized)
-        authorization_id = str(min(authorized, key=selection_order).authorization_id)
-        candidates = [b for b in authorized if b.authorization_id == authorization_id]
+        first_authorized = tx.held_blocks(
+            source.account_id, selection.approach_id, selection.vintage, authorized=True, limit=1
+        )
+        _refuse_if_none_authorized(tx, source, selection, first_authorized)
+        authorization_id = str(first_authorized[0].authorization_id)
         authorization = _in_force(tx, authorization_id, action_date)
+        # Units authorized for OIMP with "use or cancellation" become ITMOs by this use.
+        first_transfer_now = (
+            purpose is Purpose.OIMP
+            and authorization.oimp_first_transfer is FirstTransferDefinition.USE_OR_CANCELLATION
+            and bool(
+                tx.held_blocks(
+                    source.account_id,
+                    selection.approach_id,
+                    selection.vintage,
+                    authorization_id=authorization_id,
+                    first_transferred=False,
+                    limit=1,
+                )
+            )
+        )
+        candidates = _candidates(
+            tx,
+            source,
+            selection,
+            authorization_id=authorization_id,
+            first_transferred=not first_transfer_now,
+        )
+        if not candidates:
+            raise ActionRefused(
+                RejectionCode.NOT_FIRST_TRANSFERRED,
+                "only ITMOs that were first transferred can be used",
+            )
         changes: dict[str, Any] = {
             "state": BlockState.USED.value,
             "purpose": purpose.value,
             "use_year": use_year,
         }
-        first_transfer_now = False
-        if any(not b.first_transferred for b in candidates):
-            if purpose is Purpose.NDC or (
-                authorization.oimp_first_transfer is not FirstTransferDefinition.USE_OR_CANCELLATION
-            ):
-                raise ActionRefused(
-                    RejectionCode.NOT_FIRST_TRANSFERRED,
-                    "only ITMOs that were first transferred can be used",
-                )
-            candidates = [b for b in candidates if not b.first_transferred]
+        if first_transfer_now:
             rules.check_first_transfer(
                 authorization,
                 candidates[0],
@@ -412,7 +428,6 @@ def prepare_use_units(
                 selection.quantity_t,
             )
             changes |= {"first_transferred": True, "authorization_version": authorization.version}
-            first_transfer_now = True
         rules.check_use(authorization, candidates[0], purpose, use_year, using_party, entity)
         details = _move(tx, "UnitsUsed", source, target, selection, candidates, changes, request)
         if first_transfer_now:
@@ -550,21 +565,43 @@ def _in_force(tx: LedgerTransaction, authorization_id: str, on: date) -> Authori
     return rules.version_in_force(versions, on)
 
 
-def _candidates(tx: LedgerTransaction, source: Account, selection: Selection) -> list[Block]:
-    blocks = tx.held_blocks(source.account_id, selection.approach_id, selection.vintage)
+def _candidates(
+    tx: LedgerTransaction, source: Account, selection: Selection, **filters: Any
+) -> list[Block]:
+    """The held blocks an action takes from: enough of them in selection order, or
+    the one block holding an exact serial range."""
     if selection.first_serial is None:
-        return blocks
+        return tx.held_blocks(
+            source.account_id,
+            selection.approach_id,
+            selection.vintage,
+            enough_t=selection.quantity_t,
+            **filters,
+        )
     first = selection.first_serial
     last = first + selection.quantity_t - 1
-    containing = [b for b in blocks if b.first <= first and last <= b.last]
+    containing = tx.held_blocks(
+        source.account_id,
+        selection.approach_id,
+        selection.vintage,
+        containing=(first, last),
+        **filters,
+    )
     if not containing:
         raise ActionRefused(
-            RejectionCode.SERIAL_RANGE_INVALID if blocks else RejectionCode.UNITS_RETIRED,
+            RejectionCode.SERIAL_RANGE_INVALID
+            if _holds_any(tx, source, selection)
+            else RejectionCode.UNITS_RETIRED,
             f"serials {first}-{last} of {selection.approach_id} vintage {selection.vintage} "
-            "are not "
-            f"held in one block of {source.account_id}",
+            f"are not held, as required, in one block of {source.account_id}",
         )
     return containing
+
+
+def _holds_any(tx: LedgerTransaction, source: Account, selection: Selection) -> bool:
+    return bool(
+        tx.held_blocks(source.account_id, selection.approach_id, selection.vintage, limit=1)
+    )
 
 
 def _check_acquirer(
@@ -586,7 +623,7 @@ def _refuse_if_none_authorized(
 ) -> None:
     if candidates:
         return
-    if tx.held_blocks(source.account_id, selection.approach_id, selection.vintage):
+    if _holds_any(tx, source, selection):
         raise ActionRefused(
             RejectionCode.NOT_AUTHORIZED_UNITS,
             f"{source.account_id} holds no eligible authorized units of {selection.approach_id} "

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Insert, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from article6.domain import codec
@@ -251,17 +251,53 @@ class LedgerTransaction:
         account_id: str,
         approach_id: str | None = None,
         vintage: int | None = None,
+        *,
         first_transferred: bool | None = None,
+        authorization_id: str | None = None,
+        authorized: bool | None = None,
+        containing: tuple[int, int] | None = None,
+        enough_t: int | None = None,
+        limit: int | None = None,
     ) -> list[Block]:
-        query = select(*BLOCK_COLUMNS).where(
-            t.blocks.c.account_id == account_id, t.blocks.c.state == BlockState.HELD.value
-        )
+        """Held blocks in selection order (vintage, issuance, first serial).
+
+        With `enough_t`, only the shortest prefix that covers that quantity (or
+        every block, if they do not): a fragmented account of many thousand
+        blocks costs the database a running sum, not Python a list of them all.
+        """
+        c = t.blocks.c
+        conditions = [c.account_id == account_id, c.state == BlockState.HELD.value]
         if approach_id is not None:
-            query = query.where(t.blocks.c.approach_id == approach_id)
+            conditions.append(c.approach_id == approach_id)
         if vintage is not None:
-            query = query.where(t.blocks.c.vintage == vintage)
+            conditions.append(c.vintage == vintage)
         if first_transferred is not None:
-            query = query.where(t.blocks.c.first_transferred == first_transferred)
+            conditions.append(c.first_transferred == first_transferred)
+        if authorization_id is not None:
+            conditions.append(c.authorization_id == authorization_id)
+        if authorized is not None:
+            conditions.append(
+                c.authorization_id.is_not(None) if authorized else c.authorization_id.is_(None)
+            )
+        if containing is not None:
+            conditions += [c.first <= containing[0], c.last >= containing[1]]
+        if enough_t is None:
+            query = (
+                select(*BLOCK_COLUMNS)
+                .where(*conditions)
+                .order_by(c.vintage, c.issuance_id, c.first)
+            )
+            if limit is not None:
+                query = query.limit(limit)
+            return [row_to_block(r) for r in self.connection.execute(query)]
+        order = (c.vintage, c.issuance_id, c.first)
+        running = func.sum(c.last - c.first + 1).over(order_by=order).label("running_t")
+        inner = select(*BLOCK_COLUMNS, running).where(*conditions).subquery()
+        query = (
+            select(*[inner.c[name] for name in BLOCK_FIELDS])
+            .where(inner.c.running_t - (inner.c.last - inner.c.first + 1) < enough_t)
+            .order_by(inner.c.vintage, inner.c.issuance_id, inner.c.first)
+        )
         return [row_to_block(r) for r in self.connection.execute(query)]
 
     def blocks_by_id(self, block_ids: Iterable[int]) -> dict[int, Block]:
