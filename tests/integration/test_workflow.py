@@ -330,3 +330,24 @@ def test_issuance_repays_the_financier_in_the_same_transaction(engine: Engine, c
     text = "\n".join(report.lines())
     assert "Delivered 61,200 t" in text
     assert "recovered 909,676,800 KRW" in text  # 61,200 t at 14,864 KRW
+
+
+def test_workflow_commands_honour_idempotency_keys(engine: Engine, cast: Cast) -> None:
+    load_project_to_registration(engine, cast)
+    report = {
+        "actor": cast["verywords-dev"],
+        "project_id": PROJECT_ID,
+        "period": 1,
+        "start": date(2025, 1, 1),
+        "end": date(2025, 12, 31),
+        "reductions_t": {2025: 500},
+        "idempotency_key": "period-1",
+    }
+    first = monitoring.submit_monitoring_report(engine, **report)  # type: ignore[arg-type]
+    length = journal_length(engine)
+    again = monitoring.submit_monitoring_report(engine, **report)  # type: ignore[arg-type]
+    assert again.replayed and again.seq == first.seq and journal_length(engine) == length
+    changed = {**report, "reductions_t": {2025: 501}}
+    assert refused(engine, monitoring.submit_monitoring_report, **changed) is (
+        RejectionCode.IDEMPOTENCY_CONFLICT
+    )

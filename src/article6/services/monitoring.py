@@ -103,6 +103,7 @@ def submit_monitoring_report(
     calculation_run_id: str | None = None,
     input_hash: str | None = None,
     params_hash: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         authorize(actor, Command.SUBMIT_MONITORING_REPORT, project_target(project))
@@ -147,11 +148,25 @@ def submit_monitoring_report(
         "reductions_t": {str(k): v for k, v in reductions_t.items()},
         "calculation_run_id": calculation_run_id,
     }
-    return run_project_command(engine, actor, "SubmitMonitoringReport", project_id, request, step)
+    return run_project_command(
+        engine,
+        actor,
+        "SubmitMonitoringReport",
+        project_id,
+        request,
+        step,
+        idempotency_key=idempotency_key,
+    )
 
 
 def assign_verifier(
-    engine: Engine, *, actor: Actor, project_id: str, period: int, verifier: str
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: str,
+    period: int,
+    verifier: str,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         authorize(actor, Command.ASSIGN_VERIFIER, project_target(project))
@@ -171,7 +186,13 @@ def assign_verifier(
         )
 
     return run_project_command(
-        engine, actor, "AssignVerifier", project_id, {"period": period, "verifier": verifier}, step
+        engine,
+        actor,
+        "AssignVerifier",
+        project_id,
+        {"period": period, "verifier": verifier},
+        step,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -183,6 +204,7 @@ def verify_period(
     period: int,
     verified_t: dict[int, int],
     opinion: str,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """The assigned verifier's statement: verified reductions per vintage, never above reported."""
 
@@ -214,16 +236,31 @@ def verify_period(
         "verified_t": {str(k): v for k, v in verified_t.items()},
         "opinion": opinion,
     }
-    return run_project_command(engine, actor, "VerifyPeriod", project_id, request, step)
+    return run_project_command(
+        engine, actor, "VerifyPeriod", project_id, request, step, idempotency_key=idempotency_key
+    )
 
 
-def request_issuance(engine: Engine, *, actor: Actor, project_id: str, period: int) -> Receipt:
+def request_issuance(
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: str,
+    period: int,
+    idempotency_key: str | None = None,
+) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         authorize(actor, Command.REQUEST_ISSUANCE, project_target(project))
         return _advance(tx, project, period, PeriodAction.REQUEST_ISSUANCE, "IssuanceRequested", {})
 
     return run_project_command(
-        engine, actor, "RequestIssuance", project_id, {"period": period}, step
+        engine,
+        actor,
+        "RequestIssuance",
+        project_id,
+        {"period": period},
+        step,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -245,6 +282,7 @@ def perform_issuance(
     registry_id: str,
     acquirer_account: str,
     action_date: date,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """Issue the verified reductions of a period and allocate every vintage by the rules."""
 
@@ -296,7 +334,9 @@ def perform_issuance(
         "acquirer_account": acquirer_account,
         "action_date": action_date.isoformat(),
     }
-    return run_project_command(engine, actor, "PerformIssuance", project_id, request, step)
+    return run_project_command(
+        engine, actor, "PerformIssuance", project_id, request, step, idempotency_key=idempotency_key
+    )
 
 
 def _issue_and_allocate(

@@ -179,7 +179,12 @@ def _move(
 
 
 def configure_working_group(
-    engine: Engine, *, actor: Actor, approach_id: str, organisations: list[str]
+    engine: Engine,
+    *,
+    actor: Actor,
+    approach_id: str,
+    organisations: list[str],
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """Name the organisations whose members review projects under an approach."""
 
@@ -217,11 +222,17 @@ def configure_working_group(
         return {"approach_id": approach_id, "members": sorted(set(organisations))}
 
     request = {"approach_id": approach_id, "organisations": sorted(organisations)}
-    return execute(engine, actor, "ConfigureWorkingGroup", request, None, handle)
+    return execute(engine, actor, "ConfigureWorkingGroup", request, idempotency_key, handle)
 
 
 def create_project(
-    engine: Engine, *, actor: Actor, project_id: str, approach_id: str, proposal: Proposal
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: str,
+    approach_id: str,
+    proposal: Proposal,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     identifiers.entity_id(project_id)
 
@@ -266,7 +277,7 @@ def create_project(
         return {"project_id": project_id, "state": ProjectState.DRAFT.value}
 
     request = {"project_id": project_id, "approach_id": approach_id, "proposal": proposal.to_dict()}
-    return execute(engine, actor, "CreateProject", request, None, handle)
+    return execute(engine, actor, "CreateProject", request, idempotency_key, handle)
 
 
 def run_project_command(
@@ -276,12 +287,14 @@ def run_project_command(
     project_id: str,
     request: dict[str, Any],
     step: Any,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
         result: dict[str, Any] = step(tx, _project(tx, project_id))
         return result
 
-    return execute(engine, actor, name, {"project_id": project_id, **request}, None, handle)
+    request = {"project_id": project_id, **request}
+    return execute(engine, actor, name, request, idempotency_key, handle)
 
 
 def submit_project(
@@ -291,6 +304,7 @@ def submit_project(
     project_id: str,
     proposal: Proposal | None = None,
     reason: str = "",
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """Submit (or resubmit after requested changes), optionally with a revised proposal."""
 
@@ -302,10 +316,14 @@ def submit_project(
         return _move(tx, project, ProjectAction.SUBMIT, reason, **extra)
 
     request = {"proposal": proposal.to_dict() if proposal else None, "reason": reason}
-    return run_project_command(engine, actor, "SubmitProject", project_id, request, step)
+    return run_project_command(
+        engine, actor, "SubmitProject", project_id, request, step, idempotency_key=idempotency_key
+    )
 
 
-def start_review(engine: Engine, *, actor: Actor, project_id: str) -> Receipt:
+def start_review(
+    engine: Engine, *, actor: Actor, project_id: str, idempotency_key: str | None = None
+) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         authorize(actor, Command.START_REVIEW, project_target(project))
         if not _members(tx, project.approach_id):
@@ -316,7 +334,9 @@ def start_review(engine: Engine, *, actor: Actor, project_id: str) -> Receipt:
             tx, project, ProjectAction.START_REVIEW, "", review_round=project.review_round + 1
         )
 
-    return run_project_command(engine, actor, "StartReview", project_id, {}, step)
+    return run_project_command(
+        engine, actor, "StartReview", project_id, {}, step, idempotency_key=idempotency_key
+    )
 
 
 def review_project(
@@ -326,6 +346,7 @@ def review_project(
     project_id: str,
     verdicts: dict[str, Verdict],
     comment: str = "",
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """A working-group member's sign-off (or request for changes) on the three questions."""
 
@@ -382,26 +403,56 @@ def review_project(
         return _move(tx, project, outcome, comment)
 
     request = {"verdicts": {q: v.value for q, v in verdicts.items()}, "comment": comment}
-    return run_project_command(engine, actor, "ReviewProject", project_id, request, step)
+    return run_project_command(
+        engine, actor, "ReviewProject", project_id, request, step, idempotency_key=idempotency_key
+    )
 
 
-def reject_project(engine: Engine, *, actor: Actor, project_id: str, reason: str) -> Receipt:
+def reject_project(
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: str,
+    reason: str,
+    idempotency_key: str | None = None,
+) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         authorize(actor, Command.REJECT_PROJECT, project_target(project))
         if not reason.strip():
             raise ActionRefused(RejectionCode.INVALID_REVIEW, "a rejection must give its reason")
         return _move(tx, project, ProjectAction.REJECT, reason)
 
-    return run_project_command(engine, actor, "RejectProject", project_id, {"reason": reason}, step)
+    return run_project_command(
+        engine,
+        actor,
+        "RejectProject",
+        project_id,
+        {"reason": reason},
+        step,
+        idempotency_key=idempotency_key,
+    )
 
 
-def withdraw_project(engine: Engine, *, actor: Actor, project_id: str, reason: str = "") -> Receipt:
+def withdraw_project(
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: str,
+    reason: str = "",
+    idempotency_key: str | None = None,
+) -> Receipt:
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
         authorize(actor, Command.WITHDRAW_PROJECT, project_target(project))
         return _move(tx, project, ProjectAction.WITHDRAW, reason)
 
     return run_project_command(
-        engine, actor, "WithdrawProject", project_id, {"reason": reason}, step
+        engine,
+        actor,
+        "WithdrawProject",
+        project_id,
+        {"reason": reason},
+        step,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -414,6 +465,7 @@ def issue_loa(
     authorization_date: date,
     developer_entity: Entity,
     terms: str = "",
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """The host's chair signs the LoA: authorization version 1 from the reviewed proposal."""
 
@@ -452,7 +504,9 @@ def issue_loa(
         "entity": developer_entity.entity_id,
         "terms": terms,
     }
-    return run_project_command(engine, actor, "IssueLoa", project_id, request, step)
+    return run_project_command(
+        engine, actor, "IssueLoa", project_id, request, step, idempotency_key=idempotency_key
+    )
 
 
 def amend_loa(
@@ -463,6 +517,7 @@ def amend_loa(
     effective_from: date,
     reason: str,
     revoke: bool = False,
+    idempotency_key: str | None = None,
     **changes: Any,
 ) -> Receipt:
     """A new authorization version (never retroactive), or a revocation when `revoke`."""
@@ -500,14 +555,23 @@ def amend_loa(
         "revoke": revoke,
         "changes": {k: str(v) for k, v in changes.items()},
     }
-    return run_project_command(engine, actor, "AmendLoa", project_id, request, step)
+    return run_project_command(
+        engine, actor, "AmendLoa", project_id, request, step, idempotency_key=idempotency_key
+    )
 
 
 def developer_account(project: ProjectView, registry_id: str) -> str:
     return f"{registry_id}-{project.developer}"[:50]
 
 
-def register_project(engine: Engine, *, actor: Actor, project_id: str, registry_id: str) -> Receipt:
+def register_project(
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: str,
+    registry_id: str,
+    idempotency_key: str | None = None,
+) -> Receipt:
     """Register the authorized project and open the developer's account in the host registry."""
 
     def step(tx: LedgerTransaction, project: ProjectView) -> dict[str, Any]:
@@ -535,5 +599,11 @@ def register_project(engine: Engine, *, actor: Actor, project_id: str, registry_
         )
 
     return run_project_command(
-        engine, actor, "RegisterProject", project_id, {"registry_id": registry_id}, step
+        engine,
+        actor,
+        "RegisterProject",
+        project_id,
+        {"registry_id": registry_id},
+        step,
+        idempotency_key=idempotency_key,
     )
