@@ -13,7 +13,6 @@ are applied once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from article6.domain.model import Account, AccountKind
 from article6.services import actions, queries, reference_case, setup, verify
 from article6.store import tables as t
 from article6.store.database import make_engine
-from database_support import create_database, drop_schema
+from database_support import BACKENDS, create_database, drop_schema
 
 BATCH = 60
 HELD_T = 20_000
@@ -36,13 +35,6 @@ APPROACH = reference_case.APPROACH_ID
 SOURCE, TARGET = "KOR01-HOLDING", "KOR01-CRASH"
 WAIT_S = 120
 
-POSTGRES = pytest.param(
-    "postgresql",
-    marks=pytest.mark.skipif(
-        not os.environ.get("ARTICLE6_TEST_POSTGRES_URL"),
-        reason="ARTICLE6_TEST_POSTGRES_URL is not set",
-    ),
-)
 
 CHILD = """
 import sys
@@ -194,7 +186,7 @@ def applied(engine: Engine) -> list[int]:
     return indexes
 
 
-@pytest.mark.parametrize("backend", ["sqlite", POSTGRES])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_killed_batch_leaves_every_transfer_whole_or_absent(
     backend: str, tmp_path: Path, key_dir: Path
 ) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
-import os
 import traceback
 from collections import Counter
 from datetime import date
@@ -28,7 +27,7 @@ from article6.domain.model import Account, AccountKind, Purpose
 from article6.services import actions, queries, reference_case, setup, verify
 from article6.store import tables as t
 from article6.store.database import make_engine
-from database_support import create_database, drop_schema
+from database_support import BACKENDS, create_database, drop_schema
 
 WORKERS = 8
 TRANSFERS_PER_WORKER = 25
@@ -43,14 +42,6 @@ SHARED = "KOR01-HOLDING"
 ACTION_DAY = date(2026, 5, 4)
 BARRIER_TIMEOUT_S = 120
 JOIN_TIMEOUT_S = 300
-
-POSTGRES = pytest.param(
-    "postgresql",
-    marks=pytest.mark.skipif(
-        not os.environ.get("ARTICLE6_TEST_POSTGRES_URL"),
-        reason="ARTICLE6_TEST_POSTGRES_URL is not set",
-    ),
-)
 
 
 def worker_account(worker: int) -> str:
@@ -205,7 +196,7 @@ def run_race(url: str, tmp_path: Path) -> list[dict[str, Any]]:
     return [dict(o, worker=w) for w, result in enumerate(results) for o in result["outcomes"]]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", POSTGRES])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_concurrent_processes_never_spend_a_unit_twice(
     backend: str, tmp_path: Path, key_dir: Path
 ) -> None:
