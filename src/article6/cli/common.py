@@ -77,3 +77,17 @@ def acting(database_url: str | None, user_id: str) -> Actor:
     """The actor of a known user; the command line on the server is trusted like a shell."""
     with refusals_as_exit(False):
         return load_actor(engine_for(database_url), user_id)
+
+
+def act(
+    as_json: bool,
+    database_url: str | None,
+    user_id: str,
+    call: Callable[[Engine, Actor], Any],
+    show: Callable[[Any], None],
+) -> None:
+    """Run a command as a user: one engine, the user's actor, refusals as exit codes."""
+    engine = engine_for(database_url)
+    with refusals_as_exit(as_json):
+        actor = load_actor(engine, user_id)
+    run(as_json, lambda: call(engine, actor), show)

@@ -22,6 +22,7 @@ from article6.cli.common import (
     DatabaseOption,
     JsonOption,
     UserOption,
+    act,
     acting,
     console,
     engine_for,
@@ -329,11 +330,13 @@ def record(
 ) -> None:
     """Record version 1 of a financing agreement (the financier's own organisation)."""
     table = _agreement_file(file)
-    run(
+    act(
         as_json,
-        lambda: finance.record_agreement(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: finance.record_agreement(
+            engine,
+            actor=actor,
             agreement=fc.agreement_from_dict(table),
             idempotency_key=idempotency_key,
         ),
@@ -351,11 +354,13 @@ def amend(
 ) -> None:
     """Record the next version of an agreement; earlier versions stay as they were."""
     table = _agreement_file(file)
-    run(
+    act(
         as_json,
-        lambda: finance.amend_agreement(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: finance.amend_agreement(
+            engine,
+            actor=actor,
             agreement=fc.agreement_from_dict(table),
             idempotency_key=idempotency_key,
         ),
@@ -406,11 +411,13 @@ def rate(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a dated exchange rate (rates are never edited; add a later one)."""
-    run(
+    act(
         as_json,
-        lambda: finance.record_exchange_rate(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: finance.record_exchange_rate(
+            engine,
+            actor=actor,
             rate=ExchangeRate(
                 base, quote, _date(on, "--date"), parse_decimal(value, "--rate"), source
             ),
@@ -433,11 +440,13 @@ def deliver(
     as_json: bool = JsonOption,
 ) -> None:
     """Record credits delivered to the financier (units must be in its account)."""
-    run(
+    act(
         as_json,
-        lambda: finance.record_delivery(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: finance.record_delivery(
+            engine,
+            actor=actor,
             agreement_id=agreement,
             vintage=vintage,
             quantity_t=quantity,

@@ -8,6 +8,7 @@ from article6.cli.common import (
     DatabaseOption,
     JsonOption,
     UserOption,
+    act,
     acting,
     console,
     engine_for,
@@ -56,10 +57,12 @@ def add_organisation(
 ) -> None:
     """Register an organisation."""
     organisation = identity.Organisation(organisation_id, name, party, kind)
-    run(
+    act(
         as_json,
-        lambda: identity.register_organisation(
-            engine_for(database_url), actor=acting(database_url, user), organisation=organisation
+        database_url,
+        user,
+        lambda engine, actor: identity.register_organisation(
+            engine, actor=actor, organisation=organisation
         ),
         _show,
     )
@@ -78,11 +81,13 @@ def add_user(
     as_json: bool = JsonOption,
 ) -> None:
     """Register a user of an organisation with roles."""
-    run(
+    act(
         as_json,
-        lambda: identity.register_user(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: identity.register_user(
+            engine,
+            actor=actor,
             user_id=user_id,
             organisation_id=organisation_id,
             name=name,

@@ -13,7 +13,7 @@ from article6.cli.common import (
     DatabaseOption,
     JsonOption,
     UserOption,
-    acting,
+    act,
     console,
     engine_for,
     errors,
@@ -112,11 +112,13 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a draft project from a proposal file (TOML)."""
-    run(
+    act(
         as_json,
-        lambda: projects.create_project(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.create_project(
+            engine,
+            actor=actor,
             project_id=project_id,
             approach_id=approach,
             proposal=load_proposal(proposal),
@@ -134,11 +136,13 @@ def submit(
     as_json: bool = JsonOption,
 ) -> None:
     """Submit the project (again, with a revised proposal, after requested changes)."""
-    run(
+    act(
         as_json,
-        lambda: projects.submit_project(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.submit_project(
+            engine,
+            actor=actor,
             project_id=project_id,
             proposal=load_proposal(proposal) if proposal else None,
         ),
@@ -154,11 +158,11 @@ def start_review(
     as_json: bool = JsonOption,
 ) -> None:
     """Open the working group's review."""
-    run(
+    act(
         as_json,
-        lambda: projects.start_review(
-            engine_for(database_url), actor=acting(database_url, user), project_id=project_id
-        ),
+        database_url,
+        user,
+        lambda engine, actor: projects.start_review(engine, actor=actor, project_id=project_id),
         _show,
     )
 
@@ -178,11 +182,13 @@ def review(
     verdicts = dict(
         zip(REVIEW_QUESTIONS, (methodology, total_reductions, allocation_ratios), strict=True)
     )
-    run(
+    act(
         as_json,
-        lambda: projects.review_project(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.review_project(
+            engine,
+            actor=actor,
             project_id=project_id,
             verdicts=verdicts,
             comment=comment,
@@ -200,11 +206,13 @@ def reject(
     as_json: bool = JsonOption,
 ) -> None:
     """Reject the project, with the reason."""
-    run(
+    act(
         as_json,
-        lambda: projects.reject_project(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.reject_project(
+            engine,
+            actor=actor,
             project_id=project_id,
             reason=reason,
         ),
@@ -221,11 +229,13 @@ def withdraw(
     as_json: bool = JsonOption,
 ) -> None:
     """The developer withdraws the project."""
-    run(
+    act(
         as_json,
-        lambda: projects.withdraw_project(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.withdraw_project(
+            engine,
+            actor=actor,
             project_id=project_id,
             reason=reason,
         ),
@@ -249,11 +259,13 @@ def issue_loa(
 ) -> None:
     """The host's chair issues the Letter of Authorization (authorization version 1)."""
     entity = Entity(entity_id, entity_name, entity_country, entity_number)
-    run(
+    act(
         as_json,
-        lambda: projects.issue_loa(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.issue_loa(
+            engine,
+            actor=actor,
             project_id=project_id,
             authorization_id=authorization_id,
             authorization_date=date.fromisoformat(on),
@@ -279,11 +291,13 @@ def amend_loa(
     changes: dict[str, Any] = {}
     if cap is not None:
         changes = {"quantity_cap_t": cap, "purpose_caps_t": {Purpose.NDC: cap}}
-    run(
+    act(
         as_json,
-        lambda: projects.amend_loa(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.amend_loa(
+            engine,
+            actor=actor,
             project_id=project_id,
             effective_from=date.fromisoformat(effective),
             reason=reason,
@@ -303,11 +317,13 @@ def register(
     as_json: bool = JsonOption,
 ) -> None:
     """Register the authorized project; opens the developer's account."""
-    run(
+    act(
         as_json,
-        lambda: projects.register_project(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: projects.register_project(
+            engine,
+            actor=actor,
             project_id=project_id,
             registry_id=registry,
         ),
@@ -329,11 +345,13 @@ def submit_period(
     as_json: bool = JsonOption,
 ) -> None:
     """Submit a monitoring report: reductions per vintage."""
-    run(
+    act(
         as_json,
-        lambda: monitoring.submit_monitoring_report(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: monitoring.submit_monitoring_report(
+            engine,
+            actor=actor,
             project_id=project_id,
             period=period,
             start=date.fromisoformat(start),
@@ -356,11 +374,13 @@ def assign_verifier(
     as_json: bool = JsonOption,
 ) -> None:
     """Assign an independent verifier to a monitoring period."""
-    run(
+    act(
         as_json,
-        lambda: monitoring.assign_verifier(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: monitoring.assign_verifier(
+            engine,
+            actor=actor,
             project_id=project_id,
             period=period,
             verifier=verifier,
@@ -380,11 +400,13 @@ def verify_period(
     as_json: bool = JsonOption,
 ) -> None:
     """The assigned verifier's statement."""
-    run(
+    act(
         as_json,
-        lambda: monitoring.verify_period(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: monitoring.verify_period(
+            engine,
+            actor=actor,
             project_id=project_id,
             period=period,
             verified_t=_vintages(verified),
@@ -403,11 +425,13 @@ def request_issuance(
     as_json: bool = JsonOption,
 ) -> None:
     """The developer requests issuance of a verified period."""
-    run(
+    act(
         as_json,
-        lambda: monitoring.request_issuance(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: monitoring.request_issuance(
+            engine,
+            actor=actor,
             project_id=project_id,
             period=period,
         ),
@@ -427,11 +451,13 @@ def perform_issuance(
     as_json: bool = JsonOption,
 ) -> None:
     """The host registry issues the period's units and allocates them."""
-    run(
+    act(
         as_json,
-        lambda: monitoring.perform_issuance(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: monitoring.perform_issuance(
+            engine,
+            actor=actor,
             project_id=project_id,
             period=period,
             registry_id=registry,

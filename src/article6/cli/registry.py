@@ -13,12 +13,11 @@ from article6.cli.common import (
     DatabaseOption,
     JsonOption,
     UserOption,
-    acting,
+    act,
     console,
     engine_for,
     errors,
     print_json,
-    run,
     settings_for,
 )
 from article6.domain.model import Purpose
@@ -136,11 +135,13 @@ def issue(
     as_json: bool = JsonOption,
 ) -> None:
     """Issue mitigation outcomes of a vintage into the host registry's pending account."""
-    run(
+    act(
         as_json,
-        lambda: actions.issue_units(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: actions.issue_units(
+            engine,
+            actor=actor,
             approach_id=approach,
             registry_id=registry,
             vintage=vintage,
@@ -168,11 +169,13 @@ def first_transfer(
     as_json: bool = JsonOption,
 ) -> None:
     """First transfer authorized units to another Party's registry (they become ITMOs)."""
-    run(
+    act(
         as_json,
-        lambda: actions.first_transfer(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: actions.first_transfer(
+            engine,
+            actor=actor,
             from_account=from_account,
             to_account=to_account,
             selection=actions.Selection(approach, vintage, quantity),
@@ -198,11 +201,13 @@ def transfer(
     as_json: bool = JsonOption,
 ) -> None:
     """Transfer units between accounts or registries."""
-    run(
+    act(
         as_json,
-        lambda: actions.transfer(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: actions.transfer(
+            engine,
+            actor=actor,
             from_account=from_account,
             to_account=to_account,
             selection=actions.Selection(approach, vintage, quantity),
@@ -228,11 +233,13 @@ def use(
     as_json: bool = JsonOption,
 ) -> None:
     """Use ITMOs towards the NDC or for OIMP."""
-    run(
+    act(
         as_json,
-        lambda: actions.use_units(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: actions.use_units(
+            engine,
+            actor=actor,
             from_account=from_account,
             selection=actions.Selection(approach, vintage, quantity),
             purpose=purpose,
@@ -258,11 +265,13 @@ def cancel(
     as_json: bool = JsonOption,
 ) -> None:
     """Cancel units (voluntary, OMGE or other)."""
-    run(
+    act(
         as_json,
-        lambda: actions.cancel_units(
-            engine_for(database_url),
-            actor=acting(database_url, user),
+        database_url,
+        user,
+        lambda engine, actor: actions.cancel_units(
+            engine,
+            actor=actor,
             from_account=from_account,
             selection=actions.Selection(approach, vintage, quantity),
             kind=kind,
