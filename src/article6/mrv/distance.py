@@ -29,7 +29,17 @@ import ibis
 import ibis.expr.types as ir
 
 from article6.mrv.params import ParameterSet
-from article6.mrv.quality import Cache, QualityTables, local_day, no_cache, split, union_all
+from article6.mrv.quality import (
+    MARK_COLUMNS,
+    Cache,
+    QualityTables,
+    Rule,
+    local_day,
+    mark,
+    no_cache,
+    partition,
+    union_all,
+)
 from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -66,8 +76,11 @@ def haversine_km(
     return 2 * EARTH_RADIUS_KM * a.sqrt().clip(upper=1.0).asin()
 
 
-def _assign(table: ir.Table, record_type: str, tables: QualityTables) -> tuple[ir.Table, ir.Table]:
-    """Attach vehicle, adjusted offset and top speed to device records by validity interval."""
+def _assign(table: ir.Table, tables: QualityTables) -> ir.Table:
+    """Attach vehicle, offset and top speed to device records by validity interval.
+
+    Rows of no assignment keep a null ``vehicle_id``; ``day`` is the local day.
+    """
     a = tables.assignments.select(
         _device=tables.assignments.device_id,
         _vehicle=tables.assignments.vehicle_id,
@@ -83,21 +96,22 @@ def _assign(table: ir.Table, record_type: str, tables: QualityTables) -> tuple[i
             a._to.isnull() | (table.ts < a._to),
         ],
     )
-    joined = joined.drop("_device", "_from", "_to")
-    kept, bad = split(
-        joined,
-        joined._vehicle.isnull(),
-        record_type,
-        ReasonCode.UNASSIGNED_DEVICE,
-        "device_id",
-        joined.device_id,
-    )
     vehicles = tables.vehicles.select(
         _vid=tables.vehicles.vehicle_id, _top=tables.vehicles.top_speed_kmh
     )
-    kept = kept.join(vehicles, kept._vehicle == vehicles._vid).drop("_vid")
-    kept = kept.rename(vehicle_id="_vehicle", top_speed_kmh="_top")
-    return kept.mutate(day=local_day(kept.ts)), bad
+    joined = joined.left_join(vehicles, joined._vehicle == vehicles._vid)
+    joined = joined.drop("_device", "_from", "_to", "_vid")
+    joined = joined.rename(vehicle_id="_vehicle", top_speed_kmh="_top")
+    return joined.mutate(day=local_day(joined.ts))
+
+
+def _unassigned(assigned: ir.Table) -> Rule:
+    return (
+        assigned.vehicle_id.isnull(),
+        ReasonCode.UNASSIGNED_DEVICE,
+        "device_id",
+        assigned.device_id,
+    )
 
 
 def _hours_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
@@ -108,46 +122,50 @@ def _hours_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.F
 def odometer_readings(
     readings: ir.Table, tables: QualityTables, params: ParameterSet, cache: Cache = no_cache
 ) -> tuple[ir.Table, list[ir.Table]]:
-    """Accepted readings with vehicle_id, ts, day, odometer_km (offset applied)."""
+    """Accepted readings with vehicle_id, ts, day, odometer_km (offset applied).
+
+    Three passes, each materialised once: assignment, the speed rule (needs
+    the previous reading of the survivors), the decrease rule (needs the
+    running maximum of the survivors of the speed rule).
+    """
     out: list[ir.Table] = []
-    assigned, bad = _assign(readings, "odometer_readings", tables)
-    assigned = cache(assigned, "odometer_assigned")
-    out.append(cache(bad, "odometer_unassigned"))
-    assigned = assigned.mutate(odometer_km=assigned.odometer_km + assigned._offset_km).drop(
-        "_offset_km"
+    assigned = _assign(readings, tables)
+    assigned = assigned.mutate(odometer_km=assigned.odometer_km + assigned._offset_km)
+    assigned = cache(
+        mark(assigned.drop("_offset_km"), [_unassigned(assigned)]), "odometer_assigned"
     )
-    order = [assigned.ts, assigned[SOURCE_FILE], assigned[SOURCE_ROW]]
-    window = ibis.window(group_by=assigned.vehicle_id, order_by=order)
-    stepped = assigned.mutate(
-        _prev_km=assigned.odometer_km.lag().over(window),
-        _prev_ts=assigned.ts.lag().over(window),
+    kept, bad = partition(assigned, "odometer_readings")
+    out.append(bad)
+    order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
+    window = ibis.window(group_by=kept.vehicle_id, order_by=order)
+    stepped = kept.mutate(
+        _prev_km=kept.odometer_km.lag().over(window),
+        _prev_ts=kept.ts.lag().over(window),
     )
     hours = _hours_between(stepped.ts, stepped._prev_ts)
     rise_km = stepped.odometer_km - stepped._prev_km
     limit = stepped.top_speed_kmh * params.speed_tolerance_factor
     too_fast = (rise_km > 0) & ((hours <= 0) | (rise_km > limit * hours))
-    kept, bad = split(
-        stepped,
-        too_fast,
-        "odometer_readings",
-        ReasonCode.IMPLAUSIBLE_SPEED,
-        "odometer_km",
-        stepped.odometer_km,
-    )
+    rule: Rule = (too_fast, ReasonCode.IMPLAUSIBLE_SPEED, "odometer_km", stepped.odometer_km)
+    stepped = cache(mark(stepped, [rule]).drop("_prev_km", "_prev_ts"), "odometer_plausible")
+    kept, bad = partition(stepped, "odometer_readings")
     out.append(bad)
-    kept = cache(kept.drop("_prev_km", "_prev_ts"), "odometer_plausible")
-    out[-1] = cache(out[-1], "odometer_too_fast")
     order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
     earlier = ibis.window(group_by=kept.vehicle_id, order_by=order, rows=(None, -1))
     kept = kept.mutate(_max_before=kept.odometer_km.max().over(earlier))
-    kept, bad = split(
-        kept,
+    rule = (
         kept.odometer_km < kept._max_before,
-        "odometer_readings",
         ReasonCode.ODOMETER_DECREASE,
         "odometer_km",
         kept.odometer_km,
     )
+    checked = cache(
+        mark(kept, [rule]).select(
+            "vehicle_id", "ts", "day", "odometer_km", SOURCE_FILE, SOURCE_ROW, *MARK_COLUMNS
+        ),
+        "odometer_checked",
+    )
+    kept, bad = partition(checked, "odometer_readings")
     out.append(bad)
     return kept.select("vehicle_id", "ts", "day", "odometer_km"), out
 
@@ -163,30 +181,41 @@ def odometer_daily(readings: ir.Table, offsets: ir.Table, params: ParameterSet) 
     steps = steps.mutate(
         _gap=(steps.day - steps._prev_day).cast("int64"), _delta_km=steps.end_km - steps._prev_km
     )
-    steps = steps.filter(steps._gap <= params.gap_fill_max_days + 1)
-    spread = steps.join(offsets, offsets.k < steps._gap)
-    return spread.select(
+    # Most steps close a single day; only the few across a gap need spreading.
+    single = steps.filter(steps._gap == 1)
+    single = single.select(
+        vehicle_id=single.vehicle_id,
+        day=single.day,
+        odo_km=single._delta_km,
+        odo_imputed=ibis.literal(False),
+    )
+    gapped = steps.filter((steps._gap > 1) & (steps._gap <= params.gap_fill_max_days + 1))
+    spread = gapped.join(offsets, offsets.k < gapped._gap)
+    spread = spread.select(
         vehicle_id=spread.vehicle_id,
         day=(spread.day - spread.k).cast("int64"),
         odo_km=spread._delta_km / spread._gap.cast("float64"),
         odo_imputed=spread.k > 0,
     )
+    return union_all([single, spread])
 
 
 def gps_daily(
     pings: ir.Table, tables: QualityTables, params: ParameterSet, cache: Cache = no_cache
 ) -> tuple[ir.Table, ir.Table, list[ir.Table]]:
-    """Daily GPS distance per vehicle after boundary, jump and speed rules."""
+    """Daily GPS distance per vehicle after boundary, jump and speed rules.
+
+    Two passes: assignment and boundary (row-local), then the jump and speed
+    rules, both judged on the step from the previous ping inside the boundary.
+    """
     out: list[ir.Table] = []
-    assigned, bad = _assign(pings, "gps_pings", tables)
-    assigned = cache(assigned, "gps_assigned")
-    out.append(cache(bad, "gps_unassigned"))
+    assigned = _assign(pings, tables)
     inside = assigned.lat.between(
         params.boundary_lat_min, params.boundary_lat_max
     ) & assigned.lon.between(params.boundary_lon_min, params.boundary_lon_max)
-    kept, bad = split(
-        assigned, ~inside, "gps_pings", ReasonCode.OUTSIDE_BOUNDARY, "lat", assigned.lat
-    )
+    outside: Rule = (~inside, ReasonCode.OUTSIDE_BOUNDARY, "lat", assigned.lat)
+    assigned = cache(mark(assigned, [_unassigned(assigned), outside]), "gps_assigned")
+    kept, bad = partition(assigned, "gps_pings")
     out.append(bad)
     order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
     window = ibis.window(group_by=kept.vehicle_id, order_by=order)
@@ -199,16 +228,20 @@ def gps_daily(
     hours = _hours_between(kept.ts, kept._pts)
     kept = kept.mutate(_step_km=step_km, _hours=hours)
     jump = (kept._step_km > params.gps_jump_km) & (kept._hours * 3600.0 <= params.gps_jump_window_s)
-    kept, bad = split(kept, jump, "gps_pings", ReasonCode.GPS_JUMP, "lat", kept.lat)
-    kept = cache(kept, "gps_no_jumps")
-    out.append(cache(bad, "gps_jumps"))
     limit = kept.top_speed_kmh * params.speed_tolerance_factor
     too_fast = (kept._step_km > 0) & ((kept._hours <= 0) | (kept._step_km > limit * kept._hours))
-    kept, bad = split(kept, too_fast, "gps_pings", ReasonCode.IMPLAUSIBLE_SPEED, "lat", kept.lat)
-    out.append(bad)
-    kept = cache(
-        kept.select("vehicle_id", "ts", "day", "lat", "lon", SOURCE_FILE, SOURCE_ROW), "gps_clean"
+    rules: list[Rule] = [
+        (jump, ReasonCode.GPS_JUMP, "lat", kept.lat),
+        (too_fast, ReasonCode.IMPLAUSIBLE_SPEED, "lat", kept.lat),
+    ]
+    checked = cache(
+        mark(kept, rules).select(
+            "vehicle_id", "ts", "day", "lat", "lon", SOURCE_FILE, SOURCE_ROW, *MARK_COLUMNS
+        ),
+        "gps_checked",
     )
+    kept, bad = partition(checked, "gps_pings")
+    out.append(bad)
     order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
     window = ibis.window(group_by=kept.vehicle_id, order_by=order)
     segments = kept.mutate(
@@ -263,7 +296,6 @@ def daily_distance(
 ) -> DistanceTables:
     """All quality-checked daily distances of every accepted vehicle."""
     clean, out = odometer_readings(readings, tables, params, cache)
-    clean = cache(clean, "odometer_clean")
     odo = cache(odometer_daily(clean, offsets, params), "odometer_daily")
     gps, ping_days, gps_out = gps_daily(pings, tables, params, cache)
     gps = cache(gps, "gps_daily")

@@ -9,7 +9,10 @@ same expressions in local mode or on a cluster.
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,21 @@ import pyarrow as pa
 
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
+MEMORY_LIMIT_VARIABLE = "ARTICLE6_MRV_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
+    """DuckDB's working-memory cap: ``ARTICLE6_MRV_MEMORY_LIMIT`` or 4 GB.
+
+    Beyond the cap DuckDB spills to disk instead of failing, so a year of a
+    national fleet runs on a laptop; a server may raise it for speed.
+    """
+    value = (os.environ if env is None else env).get(MEMORY_LIMIT_VARIABLE, DEFAULT_MEMORY_LIMIT)
+    if not _MEMORY_LIMIT.match(value.strip()):
+        raise ValueError(f"{MEMORY_LIMIT_VARIABLE}={value!r} is not a size such as 4GB or 512MB")
+    return value.strip()
 
 
 def spark_session(
@@ -50,7 +68,7 @@ class Engine:
     """One Ibis connection plus the tables this pipeline run created on it."""
 
     def __init__(
-        self, name: EngineName, session: Any | None = None, database: Path | None = None
+        self, name: EngineName, session: Any | None = None, spill_dir: Path | None = None
     ) -> None:
         if name not in ENGINES:
             raise ValueError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
@@ -59,9 +77,14 @@ class Engine:
         self._created: list[str] = []
         self._session: Any = None
         if name == "duckdb":
-            # A database file lets DuckDB spill intermediate tables to disk.
-            target = ":memory:" if database is None else str(database)
-            self.con: Any = ibis.duckdb.connect(target)
+            # Intermediate tables live in memory up to the limit and spill to
+            # `spill_dir` beyond it, so a national fleet runs in bounded memory.
+            self.con: Any = ibis.duckdb.connect(":memory:")
+            self.con.raw_sql(f"SET memory_limit = '{duckdb_memory_limit()}'")
+            self.con.raw_sql("SET preserve_insertion_order = false")
+            if spill_dir is not None:
+                target = str(spill_dir).replace("'", "''")
+                self.con.raw_sql(f"SET temp_directory = '{target}'")
         else:
             self._session = session if session is not None else spark_session()
             self.con = ibis.pyspark.connect(self._session)

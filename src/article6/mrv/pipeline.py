@@ -101,7 +101,7 @@ def run_pipeline(
     there as Parquet (streamed by the engine, never collected in memory).
     """
     with tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch:
-        runner = Engine(engine, spark_session, Path(scratch) / "work.duckdb")
+        runner = Engine(engine, spark_session, Path(scratch))
         try:
             return _run(runner, Path(staging_dir), params, year, Path(scratch), detail_dir, on_step)
         finally:

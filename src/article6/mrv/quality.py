@@ -32,6 +32,8 @@ __all__ = [
     "apply_identity_rules",
     "drop_duplicate_keys",
     "local_day",
+    "mark",
+    "partition",
     "rejects",
     "split",
 ]
@@ -41,6 +43,11 @@ __all__ = [
 LOCAL_OFFSET_S = 7 * 3600
 SECONDS_PER_DAY = 86400
 FAR_FUTURE = ibis.timestamp("9999-01-01 00:00:00")
+# Record types with a row per event or reading: their stage results are worth
+# materialising once rather than recomputing for every table that uses them.
+HIGH_VOLUME = frozenset(
+    {"odometer_readings", "gps_pings", "swap_events", "charge_sessions", "meter_readings"}
+)
 
 # Materialises an intermediate table on the engine (name is a hint). Keeping
 # stage results keeps each query plan small, which Spark's optimizer needs.
@@ -94,13 +101,84 @@ def split(
     return kept, rejects(rejected_rows, record_type, reason, column, detail_expr)
 
 
-def drop_duplicate_keys(table: ir.Table, record_type: str) -> tuple[ir.Table, ir.Table]:
-    """Later copies of a key (by source file and row) are rejected; the first is kept."""
+Rule = tuple[ir.BooleanValue, ReasonCode, str, "ir.Value | None"]
+"""A row-local rule: the condition that breaks it, its code, the column, the detail."""
+
+MARK_COLUMNS = ("_reason", "_column", "_detail")
+
+
+def mark(table: ir.Table, rules: Sequence[Rule]) -> ir.Table:
+    """Tag each row with the first of `rules` it breaks, in one pass.
+
+    For row-local rules (nothing but the row itself decides) this is the same
+    as applying them one after the other on the survivors, in precedence
+    order, but reads the table once; ``partition`` then splits the result.
+    """
+    broken = [
+        (condition.fill_null(False), code, column, detail)
+        for condition, code, column, detail in rules
+    ]
+    text = ibis.null("string")
+    return table.mutate(
+        _reason=ibis.cases(*[(cond, code.value) for cond, code, _, _ in broken], else_=text),
+        _column=ibis.cases(*[(cond, column) for cond, _, column, _ in broken], else_=text),
+        _detail=ibis.cases(
+            *[
+                (cond, ibis.literal("") if detail is None else detail.cast("string").fill_null(""))
+                for cond, _, _, detail in broken
+            ],
+            else_=text,
+        ),
+    )
+
+
+def partition(marked: ir.Table, record_type: str) -> tuple[ir.Table, ir.Table]:
+    """The rows of a ``mark``-ed table that broke no rule, and the quarantine of the others."""
+    kept = marked.filter(marked._reason.isnull()).drop(*MARK_COLUMNS)
+    bad = marked.filter(marked._reason.notnull())
+    rejected = bad.select(
+        record_type=ibis.literal(record_type),
+        source_file=bad[SOURCE_FILE],
+        source_row=bad[SOURCE_ROW],
+        column=bad._column,
+        reason=bad._reason,
+        detail=bad._detail,
+    )
+    return kept, rejected
+
+
+def drop_duplicate_keys(
+    table: ir.Table, record_type: str, cache: Cache = no_cache
+) -> tuple[ir.Table, ir.Table]:
+    """Later copies of a key (by source file and row) are rejected; the first is kept.
+
+    Keys are almost always unique, so only the rows of repeated keys (found by
+    one hash aggregation) are ranked; the rest pass through an anti-join with
+    that small set instead of a sort of the whole table.
+    """
     key = list(SCHEMAS[record_type].key)
-    window = ibis.window(group_by=key, order_by=[table[SOURCE_FILE], table[SOURCE_ROW]])
-    ranked = table.mutate(_rank=ibis.row_number().over(window))
-    kept, rejected = split(ranked, ranked._rank > 0, record_type, ReasonCode.DUPLICATE_KEY, key[0])
-    return kept.drop("_rank"), rejected
+    copies = table.group_by(key).aggregate(_copies=table.count())
+    repeated = copies.filter(copies._copies > 1).drop("_copies")
+    candidates = table.semi_join(repeated, key)
+    window = ibis.window(
+        group_by=[candidates[k] for k in key],
+        order_by=[candidates[SOURCE_FILE], candidates[SOURCE_ROW]],
+    )
+    ranked = candidates.mutate(_rank=ibis.row_number().over(window))
+    later = ranked.filter(ranked._rank > 0)
+    later = cache(
+        later.select(_f=later[SOURCE_FILE], _r=later[SOURCE_ROW]), f"{record_type}_duplicates"
+    )
+    kept = table.anti_join(later, [table[SOURCE_FILE] == later._f, table[SOURCE_ROW] == later._r])
+    rejected = later.select(
+        record_type=ibis.literal(record_type),
+        source_file=later._f,
+        source_row=later._r,
+        column=ibis.literal(key[0]),
+        reason=ibis.literal(ReasonCode.DUPLICATE_KEY.value),
+        detail=ibis.literal(""),
+    )
+    return kept, rejected
 
 
 def duplicate_key_counts(raw: dict[str, ir.Table]) -> ir.Table:
@@ -156,6 +234,22 @@ def reference_rule(
     return kept, [bad_unknown, bad_excluded]
 
 
+def reference_rules(
+    table: ir.Table,
+    column: str,
+    accepted_ids: ir.Column,
+    all_ids: ir.Column,
+    unknown: ReasonCode,
+    excluded: ReasonCode,
+) -> list[Rule]:
+    """``reference_rule`` as row-local rules for ``mark``: known, then not rejected."""
+    value = table[column]
+    return [
+        (~value.isin(all_ids), unknown, column, value),
+        (~value.isin(accepted_ids), excluded, column, value),
+    ]
+
+
 def _overlaps(table: ir.Table, column: str) -> ir.Table:
     """Assignment rows whose validity overlaps another row for the same device or vehicle."""
     left = table.select(
@@ -189,7 +283,7 @@ def apply_identity_rules(
     out: list[ir.Table] = []
     dedup: dict[str, ir.Table] = {}
     for name, table in raw.items():
-        kept, bad = drop_duplicate_keys(table, name)
+        kept, bad = drop_duplicate_keys(table, name, cache if name in HIGH_VOLUME else no_cache)
         dedup[name] = kept
         out.append(bad)
     for name in ("vehicles", "stations", "meters", "other_programme_vehicles"):
@@ -278,38 +372,37 @@ def apply_identity_rules(
     )
     out.extend(bads)
     meters = cache(meters, "meters_accepted")
-    swaps, bads = reference_rule(
-        dedup["swap_events"],
-        "swap_events",
+    swaps = dedup["swap_events"]
+    swap_rules = reference_rules(
+        swaps,
         "station_id",
         stations.station_id,
         all_station_ids,
         ReasonCode.UNKNOWN_STATION,
         ReasonCode.STATION_EXCLUDED,
-    )
-    out.extend(bads)
-    swaps, bads = reference_rule(
+    ) + reference_rules(
         swaps,
-        "swap_events",
         "vehicle_id",
         vehicles.vehicle_id,
         all_vehicle_ids,
         ReasonCode.UNKNOWN_VEHICLE,
         ReasonCode.VEHICLE_EXCLUDED,
     )
-    out.extend(bads)
+    swaps, bad = partition(cache(mark(swaps, swap_rules), "swaps"), "swap_events")
+    out.append(bad)
     # Charge sessions of vehicles outside the project are legitimate records:
     # their metered energy is taken out of the station's total.
-    charges, bads = reference_rule(
-        dedup["charge_sessions"],
-        "charge_sessions",
+    charges = dedup["charge_sessions"]
+    charge_rules = reference_rules(
+        charges,
         "station_id",
         stations.station_id,
         all_station_ids,
         ReasonCode.UNKNOWN_STATION,
         ReasonCode.STATION_EXCLUDED,
     )
-    out.extend(bads)
+    charges, bad = partition(cache(mark(charges, charge_rules), "charges"), "charge_sessions")
+    out.append(bad)
     all_meter_ids = dedup["meters"].meter_id
     calibrations, bads = reference_rule(
         dedup["meter_calibrations"],
@@ -336,8 +429,8 @@ def apply_identity_rules(
         assignments=assignments,
         stations=stations,
         meters=meters,
-        swaps=cache(swaps, "swaps"),
-        charges=cache(charges, "charges"),
+        swaps=swaps,
+        charges=charges,
         batteries=cache(dedup["batteries"], "batteries"),
         calibrations=cache(calibrations, "calibrations"),
         invoices=cache(invoices, "invoices"),
