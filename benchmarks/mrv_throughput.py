@@ -9,10 +9,16 @@
     device ORDER BY ts) (>= 3x), and the time DuckDB needs just to scan the
     same Parquet columns (pipeline within 4x of it).
 
+(c) Scale (with ``--scale-vehicles N``, e.g. 200000): simulation, ingestion
+    and the pipeline of a year of a large fleet, each step in a process of its
+    own so its peak memory (RSS) is measured alone; the pipeline must stay well
+    under 8 GB (DuckDB spills to disk beyond ``ARTICLE6_MRV_MEMORY_LIMIT``).
+
 Both data sets come from the fleet simulator. The last line printed is one
 JSON object holding every figure, baseline and ratio.
 
-    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick] [--only daily|gps]
+    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick]
+                                        [--only daily|gps|scale] [--scale-vehicles N]
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import resource
 import sys
 import tempfile
@@ -282,6 +289,58 @@ def gps_path(work: Path, pings: int, seed: int, params: ParameterSet) -> dict[st
     }
 
 
+# -- (c) scale ---------------------------------------------------------------------------
+
+MEMORY_CEILING_MIB = 8 * 1024
+
+
+def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
+    started = time.perf_counter()
+    if step == "simulate":
+        vehicles, out, seed = args
+        simulate_fleet(SimulationConfig(vehicles, date(YEAR, 1, 1), 365, out, seed=seed))
+    elif step == "ingest":
+        ingest_dataset(*args)
+    else:
+        staging, params_path = args
+        run_pipeline(staging, load_parameter_set(params_path), YEAR)
+    queue.put((time.perf_counter() - started, peak_rss_mib()))
+
+
+def in_own_process(step: str, *args: Any) -> tuple[float, float]:
+    """Run one step in a fresh process: (seconds, peak RSS in MiB of that process)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(step, args, queue))
+    process.start()
+    seconds, peak = queue.get()
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"{step} failed with exit code {process.exitcode}")
+    return float(seconds), float(peak)
+
+
+def scale_path(work: Path, vehicles: int, seed: int) -> dict[str, Any]:
+    data, staging = work / "scale-data", work / "scale-staging"
+    simulate_s, simulate_mib = in_own_process("simulate", vehicles, data, seed)
+    ingest_s, ingest_mib = in_own_process("ingest", data, staging)
+    pipeline_s, pipeline_mib = in_own_process("pipeline", staging, PARAMS)
+    readings = int(pd.read_parquet(staging / "odometer_readings.parquet", columns=["ts"]).shape[0])
+    return {
+        "vehicles": vehicles,
+        "days": 365,
+        "odometer_readings": readings,
+        "simulate_s": simulate_s,
+        "simulate_peak_rss_mib": simulate_mib,
+        "ingest_s": ingest_s,
+        "ingest_peak_rss_mib": ingest_mib,
+        "pipeline_s": pipeline_s,
+        "pipeline_peak_rss_mib": pipeline_mib,
+        "ceiling_rss_mib": MEMORY_CEILING_MIB,
+        "pipeline_rss_to_ceiling": pipeline_mib / MEMORY_CEILING_MIB,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vehicles", type=int, default=20_000, help="fleet of the daily path")
@@ -290,10 +349,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     parser.add_argument("--work", type=Path, default=None, help="folder for the data sets")
-    parser.add_argument("--only", choices=("daily", "gps"), default=None, help="run one path only")
+    parser.add_argument(
+        "--only", choices=("daily", "gps", "scale"), default=None, help="run one path only"
+    )
+    parser.add_argument(
+        "--scale-vehicles",
+        type=int,
+        default=0,
+        help="also process a year of a fleet this large in bounded memory (e.g. 200000)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.vehicles, args.days, args.pings = 120, 40, 100_000
+        args.scale_vehicles = args.scale_vehicles or 60
     params = load_parameter_set(PARAMS)
     with tempfile.TemporaryDirectory(prefix="mrv-bench-") as scratch:
         work = args.work or Path(scratch)
@@ -318,6 +386,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{gps['speedup_vs_duckdb_lag_sql']:.2f}x (target 3x); "
                 f"scan {gps['duckdb_scan_s']:.2f} s -> "
                 f"{gps['ratio_to_scan']:.1f}x of scan (target <= 4x)"
+            )
+        if args.only == "scale" or (args.only is None and args.scale_vehicles > 0):
+            size = args.scale_vehicles or 200_000
+            big = scale_path(work, size, args.seed)
+            figures["scale"] = big
+            print(
+                f"scale: {big['vehicles']:,} vehicles x 365 days, "
+                f"{big['odometer_readings']:,} readings: pipeline {big['pipeline_s']:.0f} s, "
+                f"peak {big['pipeline_peak_rss_mib']:,.0f} MiB (ceiling "
+                f"{big['ceiling_rss_mib']:,} MiB); ingest {big['ingest_s']:.0f} s, "
+                f"peak {big['ingest_peak_rss_mib']:,.0f} MiB"
             )
     peak = peak_rss_mib()
     print(f"peak memory (RSS): {peak:,.0f} MiB")

@@ -40,5 +40,9 @@ def test_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
         assert gps[key] > 0, key
     assert gps["pings"] > 50_000 and daily["odometer_readings"] > 1_000
     assert daily["pipeline_vehicles_out"] > 0
+    scale = figures["scale"]
+    assert scale["vehicles"] == 60 and scale["odometer_readings"] > 1_000
+    assert 0 < scale["pipeline_peak_rss_mib"] < scale["ceiling_rss_mib"]
+    assert scale["pipeline_rss_to_ceiling"] == scale["pipeline_peak_rss_mib"] / 8192
     assert figures["peak_rss_mib"] > 0
     assert "peak memory" in completed.stdout

@@ -23,12 +23,12 @@ import pyarrow as pa
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 MEMORY_LIMIT_VARIABLE = "ARTICLE6_MRV_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "4GB"
+DEFAULT_MEMORY_LIMIT = "3GB"
 _MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
-    """DuckDB's working-memory cap: ``ARTICLE6_MRV_MEMORY_LIMIT`` or 4 GB.
+    """DuckDB's working-memory cap: ``ARTICLE6_MRV_MEMORY_LIMIT`` or 3 GB.
 
     Beyond the cap DuckDB spills to disk instead of failing, so a year of a
     national fleet runs on a laptop; a server may raise it for speed.
