@@ -388,7 +388,7 @@ def apply_identity_rules(
         ReasonCode.UNKNOWN_VEHICLE,
         ReasonCode.VEHICLE_EXCLUDED,
     )
-    swaps, bad = partition(cache(mark(swaps, swap_rules), "swaps"), "swap_events")
+    swaps, bad = partition(mark(swaps, swap_rules), "swap_events")
     out.append(bad)
     # Charge sessions of vehicles outside the project are legitimate records:
     # their metered energy is taken out of the station's total.
@@ -401,7 +401,7 @@ def apply_identity_rules(
         ReasonCode.UNKNOWN_STATION,
         ReasonCode.STATION_EXCLUDED,
     )
-    charges, bad = partition(cache(mark(charges, charge_rules), "charges"), "charge_sessions")
+    charges, bad = partition(mark(charges, charge_rules), "charge_sessions")
     out.append(bad)
     all_meter_ids = dedup["meters"].meter_id
     calibrations, bads = reference_rule(
