@@ -96,7 +96,12 @@ RECORD_SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     "meter_readings": pa.schema(
-        [("meter_id", pa.string()), ("ts", TIMESTAMP), ("cumulative_kwh", pa.float64())]
+        [
+            ("meter_id", pa.string()),
+            ("ts", TIMESTAMP),
+            ("cumulative_kwh", pa.float64()),
+            ("interval_kwh", pa.float64()),
+        ]
     ),
     "meter_calibrations": pa.schema(
         [
