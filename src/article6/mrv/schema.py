@@ -144,6 +144,14 @@ SCHEMAS: dict[str, RecordSchema] = {
             ("device_id", "ts"),
             True,
         ),
+        # Manual odometer readings at inspections, for vehicles without
+        # telematics: the survey sample of (E9).
+        RecordSchema(
+            "odometer_surveys",
+            (_c("vehicle_id", "string"), _c("date", "date"), _c("odometer_km", "float")),
+            ("vehicle_id", "date"),
+            False,
+        ),
         RecordSchema(
             "gps_pings",
             (
