@@ -195,9 +195,22 @@ class DatasetBuilder:
         )
         return self
 
-    def meter_reading(self, meter_id: str, day: str, kwh: float, hour: int = 23) -> DatasetBuilder:
+    def meter_reading(
+        self,
+        meter_id: str,
+        day: str,
+        kwh: float,
+        hour: int = 23,
+        interval_kwh: float | None = None,
+    ) -> DatasetBuilder:
+        """A cumulative register reading, optionally with the meter's own interval energy."""
         self.rows["meter_readings"].append(
-            {"meter_id": meter_id, "ts": utc(day, hour), "cumulative_kwh": kwh}
+            {
+                "meter_id": meter_id,
+                "ts": utc(day, hour),
+                "cumulative_kwh": kwh,
+                "interval_kwh": interval_kwh,
+            }
         )
         return self
 

@@ -169,3 +169,60 @@ def test_file_and_folder_together_is_an_error(tmp_path: Path) -> None:
     (data / "vehicles" / "more.csv").write_text((data / "vehicles.csv").read_text())
     with pytest.raises(IngestError, match="vehicles given more than once"):
         ingest_dataset(data, tmp_path / "stage")
+
+
+def _without_interval_column(data: Path, fmt: str) -> None:
+    if fmt == "csv":
+        path = data / "meter_readings.csv"
+        lines = [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
+        assert lines[0] == "meter_id,ts,cumulative_kwh"
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        path = data / "meter_readings.parquet"
+        pq.write_table(pq.read_table(path).drop_columns(["interval_kwh"]), path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_optional_column_may_be_left_out(tmp_path: Path, fmt: str) -> None:
+    builder = basic_fleet()
+    builder.rows["meter_readings"][1]["interval_kwh"] = 100.0
+    data = builder.write(tmp_path / "data", fmt)
+    _without_interval_column(data, fmt)
+    report = ingest_dataset(data, tmp_path / "stage")
+    assert report.totals("meter_readings") == (2, 2, 0)
+    staged = pq.read_table(tmp_path / "stage" / "meter_readings.parquet")
+    assert str(staged.schema.field("interval_kwh").type) == "double"
+    assert staged.column("interval_kwh").to_pylist() == [None, None]
+    assert staged.column("cumulative_kwh").to_pylist() == [0.0, 100.0]
+
+
+def test_optional_column_present_is_typed_and_checked(tmp_path: Path) -> None:
+    builder = basic_fleet()
+    builder.rows["meter_readings"][1]["interval_kwh"] = 99.5
+    data = builder.write(tmp_path / "data")
+    report = ingest_dataset(data, tmp_path / "stage")
+    staged = pq.read_table(tmp_path / "stage" / "meter_readings.parquet")
+    assert staged.column("interval_kwh").to_pylist() == [None, 99.5]
+    assert report.totals()[2] == 0
+    path = data / "meter_readings.csv"
+    path.write_text(path.read_text().replace(",99.5", ",lots"))
+    report = ingest_dataset(data, tmp_path / "stage2")
+    assert report.totals("meter_readings") == (2, 1, 1)
+    (row,) = pq.read_table(tmp_path / "stage2" / "quarantine.parquet").to_pylist()
+    assert row["source_file"] == "meter_readings.csv"
+    assert (row["source_row"], row["column"], row["reason"]) == (3, "interval_kwh", "bad_type")
+    assert "lots" in str(row["detail"])
+
+
+def test_optional_column_of_the_wrong_parquet_type_is_an_error(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    data = basic_fleet().write(tmp_path / "data", "parquet")
+    path = data / "meter_readings.parquet"
+    table = pq.read_table(path)
+    wrong = table.set_column(3, "interval_kwh", pa.array([True] * table.num_rows))
+    pq.write_table(wrong, path)
+    with pytest.raises(
+        IngestError, match=r"meter_readings\.parquet, column interval_kwh: wrong type bool"
+    ):
+        ingest_dataset(data, tmp_path / "stage")

@@ -130,3 +130,16 @@ def test_unreadable_file_named(tmp_path: Path) -> None:
     bad.write_text("[fuel\n", encoding="utf-8")
     with pytest.raises(ParameterError, match=r"bad\.toml: invalid TOML"):
         load_parameter_set(bad)
+
+
+def test_meter_interval_tolerance_has_a_default_and_is_checked() -> None:
+    assert load_parameter_set(EXAMPLE).meter_interval_tolerance_pct == 0.5
+    raw = raw_example()
+    raw["quality"]["meter_interval_tolerance_pct"] = 1.5
+    assert parse_parameter_set(raw).meter_interval_tolerance_pct == 1.5
+    raw["quality"]["meter_interval_tolerance_pct"] = -0.1
+    with pytest.raises(ParameterError, match=r"quality\.meter_interval_tolerance_pct: -0\.1"):
+        parse_parameter_set(raw)
+    raw["quality"]["meter_interval_tolerance_pct"] = "0.5"
+    with pytest.raises(ParameterError, match=r"meter_interval_tolerance_pct: expected a number"):
+        parse_parameter_set(raw)

@@ -100,6 +100,9 @@ def test_every_injected_fault_is_caught(run: Run) -> None:
             assert bool(vehicles.flag_no_evidence[entry.key["vehicle_id"]]), entry
         elif entry.kind == "invoice_mismatch":
             assert bool(stations.invoice_mismatch[entry.key["station_id"]]), entry
+        elif entry.kind == "meter_interval_mismatch":
+            station = meters.station_id[entry.key["meter_id"]]
+            assert stations.interval_mismatch_days[station] > 0, entry
         elif entry.kind == "calibration_failed":
             station = meters.station_id[entry.key["meter_id"]]
             flagged = stations.calibration_adjusted[station] or stations.uncalibrated_days[station]
@@ -112,6 +115,7 @@ def test_every_injected_fault_is_caught(run: Run) -> None:
                 & daily.day.between(after - length, after - 1)
             ]
             assert not days.empty and bool(days.imputed.all()), entry
+    assert run.document["flags"]["meter_interval_mismatch"] >= counts["meter_interval_mismatch"]
     assert rejected_days.get("daily_km_exceeded", 0) >= counts["excessive_daily_km"]
     assert rejected_days.get("before_er_rights", 0) >= counts["before_er_rights_date"]
 
@@ -171,6 +175,9 @@ def test_report_command_renders_a_frozen_run(run: Run, tmp_path: Path) -> None:
     for record_type, reasons in run.document["quarantine"].items():
         for reason, count in reasons.items():
             assert quality[(record_type, reason)] == count
+    assert run.document["flags"]["meter_interval_mismatch"] > 0
+    for reason, count in run.document["flags"].items():
+        assert quality[("flag", reason)] == count
     vehicles = list(book["Vehicles"].iter_rows(min_row=2, values_only=True))
     assert len(vehicles) == run.document["vehicles_eligible"]
     # Allocated per-vehicle reductions add up to the run's BE - PE.

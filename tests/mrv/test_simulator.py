@@ -123,6 +123,16 @@ def test_meters_agree_with_swaps_and_sessions(clean_year: Path) -> None:
     assert 0.03 < delivered_kwh / max(1.0, swaps.shape[0]) < 2.2
 
 
+def test_meter_intervals_match_the_register_without_faults(clean_year: Path) -> None:
+    readings = _read(clean_year, "meter_readings")
+    register = readings.groupby("meter_id").cumulative_kwh.diff()
+    first = register.isna()
+    assert first.sum() == readings.meter_id.nunique()
+    assert readings.interval_kwh[first].isna().all()
+    assert readings.interval_kwh[~first].notna().all()
+    assert (readings.interval_kwh[~first] - register[~first]).abs().max() < 1e-6
+
+
 def test_swap_batteries_follow_each_vehicle(clean_year: Path) -> None:
     swaps = _read(clean_year, "swap_events").sort_values(["vehicle_id", "ts"])
     same_vehicle = swaps.vehicle_id.eq(swaps.vehicle_id.shift())
@@ -244,6 +254,11 @@ def _check_faults_break_their_rules(faulty: Path) -> None:
     meter_readings = _read(faulty, "meter_readings")
     for row in _rows(faulty, "meter_decrease"):
         assert meter_readings.cumulative_kwh.iloc[row] < meter_readings.cumulative_kwh.iloc[row - 1]
+    for row in _rows(faulty, "meter_interval_mismatch"):
+        previous, this = meter_readings.iloc[row - 1], meter_readings.iloc[row]
+        assert previous.meter_id == this.meter_id
+        register = this.cumulative_kwh - previous.cumulative_kwh
+        assert abs(this.interval_kwh - register) > 0.005 * abs(register)
     calibrations = _read(faulty, "meter_calibrations")
     for row in _rows(faulty, "calibration_failed"):
         assert not calibrations.passed.iloc[row]

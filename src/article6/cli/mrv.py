@@ -209,6 +209,11 @@ def calculate_command(
         ("above small-scale cap (t)", f"{figures.cap_excess_t:,.3f}"),
         ("issuable units (t, rounded down)", f"{figures.issued_t:,}"),
         ("telematics coverage", f"{figures.telematics_coverage:.1%}"),
+        (
+            "credited by survey sampling (E9)",
+            f"{figures.sampling_credited_vehicles:,} vehicles, "
+            f"{figures.sampling_credited_km:,.1f} km",
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)

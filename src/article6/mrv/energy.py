@@ -9,6 +9,9 @@ part of the same energy and self-consumed solar counts zero.
 Rules, in the direction that never understates project emissions:
 
 - a reading below an earlier one of the same meter is quarantined;
+- per meter and local day, the meter's interval energy must match its
+  register increases within ``meter_interval_tolerance_pct``, else the higher
+  of the two counts (``meter_interval``);
 - (E10) when a calibration finds an error beyond the accuracy class (or
   fails), the energy since the previous calibration is raised by the error;
 - days metered without a passed calibration in the previous
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from article6.mrv.meter_interval import meter_days, with_interval_spans
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import (
     Cache,
@@ -56,7 +60,11 @@ class EnergyTables:
 def meter_consumption(
     readings: ir.Table, tables: QualityTables, all_meter_ids: ir.Column
 ) -> tuple[ir.Table, list[ir.Table]]:
-    """meter_id, station_id, role, accuracy_class_pct, day, energy_kwh per reading interval."""
+    """meter_id, station_id, role, accuracy_class_pct, day, energy_kwh, interval_kwh per step.
+
+    A step is the register increase between two accepted readings;
+    ``interval_kwh`` is what the meter recorded as interval energy over it.
+    """
     out: list[ir.Table] = []
     kept, bads = reference_rule(
         readings,
@@ -71,6 +79,7 @@ def meter_consumption(
     order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
     earlier = ibis.window(group_by=kept.meter_id, order_by=order, rows=(None, -1))
     kept = kept.mutate(_max_before=kept.cumulative_kwh.max().over(earlier))
+    kept = with_interval_spans(kept, kept.cumulative_kwh < kept._max_before)
     kept, bad = split(
         kept,
         kept.cumulative_kwh < kept._max_before,
@@ -100,6 +109,7 @@ def meter_consumption(
             accuracy_class_pct=steps.accuracy_class_pct,
             day=local_day(steps.ts),
             energy_kwh=steps.cumulative_kwh - steps._prev,
+            interval_kwh=steps._span_kwh,
         ),
         out,
     )
@@ -170,9 +180,12 @@ def station_energy(
         & (consumption.day >= first_day)
         & (consumption.day < end_day)
     )
-    checked = cache(_calibrated(consumption, tables, params), "meter_checked")
+    days = cache(meter_days(consumption, params.meter_interval_tolerance_pct), "meter_days")
+    checked = cache(_calibrated(days, tables, params), "meter_checked")
     metered = checked.group_by("station_id").aggregate(
-        metered_raw_kwh=checked.energy_kwh.sum(),
+        metered_raw_kwh=checked.register_kwh.sum(),
+        interval_mismatch_days=checked.interval_mismatch.cast("int64").sum(),
+        interval_excess_kwh=(checked.energy_kwh - checked.register_kwh).sum(),
         metered_kwh=(checked.energy_kwh * checked.factor).sum(),
         calibration_adjusted=(checked.factor > 1.0).any(),
         uncalibrated_days=(~checked.calibrated).cast("int64").sum(),
@@ -208,6 +221,8 @@ def station_energy(
     st = st.mutate(
         metered_raw_kwh=st.metered_raw_kwh.fill_null(0.0),
         metered_kwh=st.metered_kwh.fill_null(0.0),
+        interval_mismatch_days=st.interval_mismatch_days.fill_null(0),
+        interval_excess_kwh=st.interval_excess_kwh.fill_null(0.0),
         calibration_adjusted=st.calibration_adjusted.fill_null(False),
         uncalibrated_days=st.uncalibrated_days.fill_null(0),
         non_project_kwh=st.non_project_kwh.fill_null(0.0),

@@ -9,7 +9,8 @@ ingestion with an error naming the file, and the row where it can be known.
 Problems with single rows (a value of the wrong type, an empty required value,
 an unknown code, a timestamp not in UTC) send the row to the quarantine with a
 reason code and its source file and row, so nothing is silently lost and
-``read = accepted + quarantined`` holds per file.
+``read = accepted + quarantined`` holds per file. A column the schema marks
+optional may be absent from a file: its values are then empty.
 
 Rows are numbered as a person sees them: in CSV the header is row 1 and the
 first data row is row 2; in Parquet the first row is row 1.
@@ -210,7 +211,7 @@ def _read_source(
 
 def _check_columns(label: str, names: list[str], schema: RecordSchema) -> None:
     expected = set(schema.column_names)
-    missing = [n for n in schema.column_names if n not in names]
+    missing = [n for n in schema.required_column_names if n not in names]
     unknown = [n for n in names if n not in expected]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if missing:
@@ -279,7 +280,8 @@ def _read_parquet(
     arrow_schema = parquet.schema_arrow
     _check_columns(label, list(arrow_schema.names), schema)
     for column in schema.columns:
-        _check_parquet_type(label, column, arrow_schema.field(column.name).type)
+        if column.name in arrow_schema.names:
+            _check_parquet_type(label, column, arrow_schema.field(column.name).type)
     next_row = 1
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         table = pa.Table.from_batches([batch])
@@ -318,7 +320,10 @@ def _convert(
     problem_column = pa.nulls(count, pa.string())
     typed: dict[str, pa.Array] = {}
     for column in schema.columns:
-        values, reason = _convert_column(table.column(column.name).combine_chunks(), column)
+        if column.name in table.column_names:
+            values, reason = _convert_column(table.column(column.name).combine_chunks(), column)
+        else:  # an optional column the file leaves out
+            values, reason = pa.nulls(count, column.arrow_type), pa.nulls(count, pa.string())
         typed[column.name] = values
         take = pc.and_(pc.is_null(problem_reason), pc.is_valid(reason))
         problem_reason = pc.if_else(take, reason, problem_reason)

@@ -87,6 +87,8 @@ OPTIONAL_DEFAULTS: dict[str, dict[str, Any]] = {
         "imputed_zero_share": 0.30,
         "telematics_coverage_min": 0.95,
         "invoice_tolerance_pct": 2.0,
+        # Interval sums of a meter-day must match its cumulative deltas within this.
+        "meter_interval_tolerance_pct": 0.5,
         "gps_jump_km": 5.0,
         "gps_jump_window_s": 60.0,
         "speed_tolerance_factor": 1.1,
@@ -152,6 +154,7 @@ class ParameterSet:
     imputed_zero_share: float
     telematics_coverage_min: float
     invoice_tolerance_pct: float
+    meter_interval_tolerance_pct: float
     gps_jump_km: float
     gps_jump_window_s: float
     speed_tolerance_factor: float
@@ -286,6 +289,9 @@ def parse_parameter_set(raw: Mapping[str, Any]) -> ParameterSet:
         invoice_tolerance_pct=_number(
             "quality.invoice_tolerance_pct", quality["invoice_tolerance_pct"]
         ),
+        meter_interval_tolerance_pct=_number(
+            "quality.meter_interval_tolerance_pct", quality["meter_interval_tolerance_pct"]
+        ),
         gps_jump_km=_number("quality.gps_jump_km", quality["gps_jump_km"]),
         gps_jump_window_s=_number("quality.gps_jump_window_s", quality["gps_jump_window_s"]),
         speed_tolerance_factor=_number(
@@ -404,6 +410,11 @@ def _check_consistency(params: ParameterSet) -> None:
         raise ParameterError("methodology.crediting_end_year: before crediting_start_year")
     if not 0 < params.imputed_flag_share <= params.imputed_zero_share <= 1:
         raise ParameterError("quality.imputed_flag_share: must be in (0, imputed_zero_share]")
+    for key, value in (
+        ("quality.invoice_tolerance_pct", params.invoice_tolerance_pct),
+        ("quality.meter_interval_tolerance_pct", params.meter_interval_tolerance_pct),
+    ):
+        _check_range(key, value, 0.0, 100.0)
     if params.boundary_lat_min >= params.boundary_lat_max:
         raise ParameterError("quality.boundary_lat_min: must be below boundary_lat_max")
     if params.boundary_lon_min >= params.boundary_lon_max:

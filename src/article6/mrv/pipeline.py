@@ -7,7 +7,8 @@ Spark (``engine``). The steps, in order:
 2. daily distance per vehicle with its quality rules (``distance``);
 3. station energy with meter, calibration and invoice rules (``energy``);
 4. per vehicle-year: days inside the service window and after the ER-rights
-   date only (E1), activity evidence, imputed share limits;
+   date only (E1), activity evidence, imputed share limits; vehicles without
+   telematics credited from odometer survey samples (E9, ``sampling``);
 5. per segment: the energy-consistency cap (E2) and SEC plausibility;
    a segment with no metered energy charges off-meter, so its distance is
    charged at SEC_max (E5 unmetered term) instead of being capped;
@@ -38,6 +39,7 @@ from article6.mrv.engine import Engine, EngineName
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
 from article6.mrv.reasons import ReasonCode
+from article6.mrv.sampling import apply_sampling
 from article6.mrv.schema import SCHEMAS
 
 EPOCH = date(1970, 1, 1)
@@ -62,6 +64,7 @@ class PipelineResult:
     segments: pa.Table
     rejected: pa.Table
     rejected_days: pa.Table
+    sampling: pa.Table
 
 
 def _parameter_tables(params: ParameterSet, year: int, work_dir: Path) -> tuple[Path, Path]:
@@ -154,6 +157,18 @@ def _run(
         _vehicle_year(days, dist, tables.vehicles, categories, first_day, end_day, params),
         "vehicle_year",
     )
+    sampled = apply_sampling(
+        runner,
+        vehicle_year,
+        dedup["odometer_surveys"],
+        tables,
+        dedup["vehicles"].vehicle_id,
+        first_day,
+        end_day,
+        params,
+        scratch,
+    )
+    vehicle_year = sampled.vehicle_year
     stations = energy.stations
     _step(on_step, "segments")
     segments = runner.materialize(_segments(vehicle_year, stations, energy.segments), "segments")
@@ -161,7 +176,7 @@ def _run(
     stations_final = _station_pe(stations, params, year)
     segments_final = _segment_pe(segments, params, year)
     _step(on_step, "collect")
-    rejected = union_all([tables.rejected, dist.rejected, energy.rejected])
+    rejected = union_all([tables.rejected, dist.rejected, energy.rejected, sampled.rejected])
     rejected_days = union_all([dist.rejected_days, window_rejects])
     rejected_days = rejected_days.filter(
         (rejected_days.day >= first_day) & (rejected_days.day < end_day)
@@ -185,6 +200,7 @@ def _run(
         segments=runner.to_arrow(segments_final.order_by("segment")),
         rejected=runner.to_arrow(rejected_counts.order_by(["record_type", "reason"])),
         rejected_days=runner.to_arrow(day_counts.order_by("reason")),
+        sampling=sampled.categories,
     )
 
 

@@ -50,6 +50,10 @@ class ReasonCode(StrEnum):
     IMPUTED_SHARE_ZEROED = "imputed_share_zeroed"
     GPS_ODOMETER_MISMATCH = "gps_odometer_mismatch"
     TELEMATICS_COVERAGE_LOW = "telematics_coverage_low"
+    # A category's survey sample missed the E9 size or precision: lower bound credited.
+    SAMPLING_PRECISION_NOT_MET = "sampling_precision_not_met"
+    # Meter-day whose interval energy disagrees with its register: the higher counts.
+    METER_INTERVAL_MISMATCH = "meter_interval_mismatch"
     CALIBRATION_MISSING = "calibration_missing"
     CALIBRATION_ADJUSTED = "calibration_adjusted"
     INVOICE_MISMATCH = "invoice_mismatch"

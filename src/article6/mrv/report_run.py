@@ -100,6 +100,29 @@ def _quality_lines(document: dict[str, Any]) -> list[QualityLine]:
     return lines
 
 
+def sampling_notes(document: dict[str, Any]) -> list[str]:
+    """What the survey samples (E9) credited, per category, for the report's notes."""
+    notes = []
+    for item in document.get("sampling", []):
+        if not item["sample_n"]:
+            continue
+        precision = item["precision"]
+        achieved = "not estimable" if precision is None else f"{precision:.1%}"
+        basis = "the sample mean" if item["precision_met"] else "the lower bound (E9 not met)"
+        notes.append(
+            f"Sampling (E9), {item['category']}: {item['sample_n']} of {item['population']} "
+            f"vehicles without telematics surveyed (E9 size {item['required_n']}, achieved "
+            f"precision {achieved}); each credited {item['credit_km_per_year']:,.0f} km a year, "
+            f"{basis}, prorated to its days in service."
+        )
+    if float(document.get("sampling_credited_km", 0.0)) > 0:
+        notes.append(
+            "Distance credited from survey samples has no dates: it is in the totals but not "
+            "in the monthly series."
+        )
+    return notes
+
+
 def report_data_from_run(
     run_id: str,
     runs_dir: Path = DEFAULT_RUNS_DIR,
@@ -139,6 +162,7 @@ def report_data_from_run(
             "Monthly station energy is the run's annual energy spread by monthly distance "
             "(the meter readings were not supplied)."
         )
+    notes += sampling_notes(document)
     er_t = float(document["er_t"])
     months = [
         MonthLine(

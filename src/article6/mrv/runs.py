@@ -42,15 +42,17 @@ CALCULATION_MODULES = (
     "energy.py",
     "engine.py",
     "ingest.py",
+    "meter_interval.py",
     "methodology.py",
     "params.py",
     "pipeline.py",
     "quality.py",
     "reasons.py",
     "runs.py",
+    "sampling.py",
     "schema.py",
 )
-DETAIL_TABLES = ("vehicles", "stations", "segments")
+DETAIL_TABLES = ("vehicles", "stations", "segments", "sampling")
 
 StepCallback = Callable[[str], None]
 
@@ -87,6 +89,9 @@ class VintageFigures:
     issued_t: int
     telematics_coverage: float
     sampling_required_n: int
+    sampled_vehicles: int
+    sampling_credited_vehicles: int
+    sampling_credited_km: float
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class CalculationRun:
     quarantine: dict[str, dict[str, int]]
     rejected_days: dict[str, int]
     ingest: list[dict[str, Any]] = field(default_factory=list)
+    sampling: list[dict[str, Any]] = field(default_factory=list)
     run_dir: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +130,7 @@ class CalculationRun:
             quarantine=self.quarantine,
             rejected_days=self.rejected_days,
             ingest=self.ingest,
+            sampling=self.sampling,
             run_dir=None if self.run_dir is None else str(self.run_dir),
         )
         return body
@@ -138,10 +145,16 @@ def make_run_id(input_digest: str, params_digest: str, year: int, version: str) 
 def summarise(
     result: PipelineResult, params: ParameterSet
 ) -> tuple[VintageFigures, dict[str, int]]:
-    """Apply E6-E9 to the pipeline's per-vehicle and per-station results."""
+    """Apply E6-E9 to the pipeline's per-vehicle and per-station results.
+
+    The E9 sample size reported when telematics coverage is low is the one a
+    survey would need, estimated from the telematics vehicles' spread; the
+    survey samples actually used are in ``result.sampling``.
+    """
     vehicles = result.vehicles.to_pylist()
     stations = result.stations.to_pylist()
     segments = result.segments.to_pylist()
+    samples = result.sampling.to_pylist()
     be_t = math.fsum(row["be_t"] for row in vehicles)
     station_pe_t = math.fsum(row["pe_t"] for row in stations)
     unmetered_pe_t = math.fsum(row["unmetered_pe_t"] for row in segments)
@@ -178,6 +191,9 @@ def summarise(
         issued_t=outcome.issued_t,
         telematics_coverage=coverage,
         sampling_required_n=sampling_n,
+        sampled_vehicles=sum(int(row["sample_n"]) for row in samples),
+        sampling_credited_vehicles=sum(row["sampled_km"] > 0 for row in vehicles),
+        sampling_credited_km=math.fsum(row["sampled_km"] for row in vehicles),
     )
     counts = {
         ReasonCode.NO_ACTIVITY_EVIDENCE: sum(bool(r["flag_no_evidence"]) for r in vehicles),
@@ -185,6 +201,10 @@ def summarise(
         ReasonCode.IMPUTED_SHARE_ZEROED: sum(bool(r["flag_imputed_zeroed"]) for r in vehicles),
         ReasonCode.GPS_ODOMETER_MISMATCH: sum(int(r["gps_mismatch_days"]) for r in vehicles),
         ReasonCode.TELEMATICS_COVERAGE_LOW: int(coverage < params.telematics_coverage_min),
+        ReasonCode.SAMPLING_PRECISION_NOT_MET: sum(
+            int(row["sample_n"]) > 0 and not row["precision_met"] for row in samples
+        ),
+        ReasonCode.METER_INTERVAL_MISMATCH: sum(int(r["interval_mismatch_days"]) for r in stations),
         ReasonCode.CALIBRATION_MISSING: sum(int(r["uncalibrated_days"]) for r in stations),
         ReasonCode.CALIBRATION_ADJUSTED: sum(bool(r["calibration_adjusted"]) for r in stations),
         ReasonCode.INVOICE_MISMATCH: sum(bool(r["invoice_mismatch"]) for r in stations),
@@ -287,6 +307,7 @@ def _calculate(
                 row["reason"]: int(row["days"]) for row in result.rejected_days.to_pylist()
             },
             ingest=[asdict(source) for source in report.sources],
+            sampling=result.sampling.to_pylist(),
         )
         if freeze:
             run = _freeze(run, result, parameter_set, params_path, detail, report, runs_dir)
@@ -396,7 +417,8 @@ FIGURE_KEYS = tuple(VintageFigures.__dataclass_fields__)
 def compare_documents(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
     """Figures, flags and rejection counts that differ beyond the tolerance."""
     out = []
-    for key in (*FIGURE_KEYS, "flags", "quarantine", "rejected_days", "input_hash", "params_hash"):
+    compared = ("flags", "quarantine", "rejected_days", "sampling", "input_hash", "params_hash")
+    for key in (*FIGURE_KEYS, *compared):
         if not values_match(stored.get(key), fresh.get(key)):
             out.append(f"{key}: frozen {stored.get(key)!r}, rerun {fresh.get(key)!r}")
     return out

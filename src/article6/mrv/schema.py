@@ -6,6 +6,11 @@ the allowed values of coded columns. Timestamps are UTC instants (ISO 8601 in
 CSV); after ingestion they are stored as UTC without a zone marker so every
 engine reads the same instant. Columns named ``*_date`` or ``date`` are
 calendar dates in local time.
+
+A column marked ``optional`` may be left out of a file altogether (older
+monitoring systems do not report it); its values are then empty, so such a
+column is always nullable. A column that is present must still have the right
+type.
 """
 
 from __future__ import annotations
@@ -33,12 +38,17 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 
 @dataclass(frozen=True)
 class Column:
-    """One column: name (unit last), kind, whether it may be empty, allowed codes."""
+    """One column: name (unit last), kind, whether it may be empty or absent, allowed codes."""
 
     name: str
     kind: Kind
     nullable: bool = False
     allowed: tuple[str, ...] = ()
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optional and not self.nullable:
+            raise ValueError(f"column {self.name}: an optional column must be nullable")
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -58,6 +68,11 @@ class RecordSchema:
     def column_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
 
+    @property
+    def required_column_names(self) -> tuple[str, ...]:
+        """Columns every file of this record type must have (all but the optional ones)."""
+        return tuple(column.name for column in self.columns if not column.optional)
+
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:
@@ -75,6 +90,10 @@ class RecordSchema:
 
 def _c(name: str, kind: Kind, nullable: bool = False, allowed: tuple[str, ...] = ()) -> Column:
     return Column(name=name, kind=kind, nullable=nullable, allowed=allowed)
+
+
+def _optional(name: str, kind: Kind) -> Column:
+    return Column(name=name, kind=kind, nullable=True, optional=True)
 
 
 BATTERY_MODES = ("swap", "fixed")
@@ -124,6 +143,14 @@ SCHEMAS: dict[str, RecordSchema] = {
             (_c("device_id", "string"), _c("ts", "timestamp"), _c("odometer_km", "float")),
             ("device_id", "ts"),
             True,
+        ),
+        # Manual odometer readings at inspections, for vehicles without
+        # telematics: the survey sample of (E9).
+        RecordSchema(
+            "odometer_surveys",
+            (_c("vehicle_id", "string"), _c("date", "date"), _c("odometer_km", "float")),
+            ("vehicle_id", "date"),
+            False,
         ),
         RecordSchema(
             "gps_pings",
@@ -176,9 +203,16 @@ SCHEMAS: dict[str, RecordSchema] = {
             ("meter_id",),
             True,
         ),
+        # interval_kwh: energy the meter recorded for the interval ending at this
+        # reading, reported by smart meters beside their cumulative register.
         RecordSchema(
             "meter_readings",
-            (_c("meter_id", "string"), _c("ts", "timestamp"), _c("cumulative_kwh", "float")),
+            (
+                _c("meter_id", "string"),
+                _c("ts", "timestamp"),
+                _c("cumulative_kwh", "float"),
+                _optional("interval_kwh", "float"),
+            ),
             ("meter_id", "ts"),
             True,
         ),

@@ -42,6 +42,7 @@ GPS_FAULT_KINDS = ("gps_jump", "outside_cambodia")
 STATION_FAULT_KINDS = (
     "other_programme_station",
     "meter_decrease",
+    "meter_interval_mismatch",
     "calibration_failed",
     "invoice_mismatch",
     "duplicate_battery_id",
@@ -181,6 +182,8 @@ def _plan_station_faults(
         "duplicate_battery_id": cabinet,
         "invoice_mismatch": grid,
         "meter_decrease": everywhere,
+        # The interval rule checks the grid-import meter, the one whose energy counts.
+        "meter_interval_mismatch": stations.supply_index < 2,
         "calibration_failed": everywhere,
     }
     used = np.zeros(stations.size, dtype=bool)

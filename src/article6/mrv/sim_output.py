@@ -56,6 +56,9 @@ RECORD_SCHEMAS: dict[str, pa.Schema] = {
     "odometer_readings": pa.schema(
         [("device_id", pa.string()), ("ts", TIMESTAMP), ("odometer_km", pa.float64())]
     ),
+    "odometer_surveys": pa.schema(
+        [("vehicle_id", pa.string()), ("date", pa.date32()), ("odometer_km", pa.float64())]
+    ),
     "gps_pings": pa.schema(
         [
             ("device_id", pa.string()),
@@ -96,7 +99,12 @@ RECORD_SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     "meter_readings": pa.schema(
-        [("meter_id", pa.string()), ("ts", TIMESTAMP), ("cumulative_kwh", pa.float64())]
+        [
+            ("meter_id", pa.string()),
+            ("ts", TIMESTAMP),
+            ("cumulative_kwh", pa.float64()),
+            ("interval_kwh", pa.float64()),
+        ]
     ),
     "meter_calibrations": pa.schema(
         [

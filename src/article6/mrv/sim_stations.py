@@ -4,8 +4,10 @@ The vehicle chunks leave behind the energy each station delivered per day.
 This module adds what a station draws besides (standby load, sessions of
 vehicles outside the project), splits it between the grid and on-site solar,
 and turns it into what a monitoring plan would collect: cumulative meter
-readings at local midnight, periodic calibrations and monthly utility invoices
-that agree with the meters within normal billing noise.
+readings at local midnight with the energy of the day just ended beside them
+(as smart meters report it; the interval of a meter's first reading lies
+before the window and is left empty), periodic calibrations and monthly
+utility invoices that agree with the meters within normal billing noise.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from article6.mrv.sim_fleet import (
 STANDBY_KWH_PER_DAY = (1.5, 0.1, 0.3)  # per station kind
 PV_YIELD_KWH_PER_KWP_DAY = 4.3
 RAINY_SEASON_MONTHS = (5, 6, 7, 8, 9, 10)
+# An interval mismatch fault reports 2 % more than the register plus 0.05 kWh:
+# beyond the 0.5 % tolerance whatever the day's energy, even on a day with none.
+INTERVAL_FAULT_FACTOR = 1.02
+INTERVAL_FAULT_OFFSET_KWH = 0.05
 
 
 def _dates(start: date, days: NDArray[np.int64]) -> pa.Array:
@@ -179,9 +185,21 @@ class MeterSet:
         cumulative = np.concatenate(
             [start_kwh[:, None], start_kwh[:, None] + np.cumsum(self.daily_kwh, axis=1)], axis=1
         )
+        cumulative = np.round(cumulative, 2)
+        # The interval channel reports the true energy, also where the register glitches.
+        interval = np.concatenate(
+            [np.full((meters, 1), np.nan), np.round(np.diff(cumulative, axis=1), 2)], axis=1
+        )
         faulty = self._first_meter_of(plan.station_faults.get("meter_decrease", np.zeros(0, int)))
         fault_boundary = self.rng.integers(2, max(days, 3), size=int(faulty.shape[0]))
         cumulative[faulty, fault_boundary] = cumulative[faulty, fault_boundary - 1] - 12.0
+        off = self._first_meter_of(
+            plan.station_faults.get("meter_interval_mismatch", np.zeros(0, int))
+        )
+        off_boundary = self.rng.integers(1, days + 1, size=int(off.shape[0]))
+        interval[off, off_boundary] = np.round(
+            interval[off, off_boundary] * INTERVAL_FAULT_FACTOR + INTERVAL_FAULT_OFFSET_KWH, 2
+        )
         boundary_us = day0_local_midnight_us(self.start) + np.arange(days + 1) * 86_400 * US_PER_S
         table = pa.table(
             {
@@ -190,11 +208,15 @@ class MeterSet:
                 ),
                 "ts": timestamps(np.tile(boundary_us, meters)),
                 "cumulative_kwh": np.round(cumulative.ravel(), 2),
+                "interval_kwh": pa.array(interval.ravel(), mask=np.isnan(interval.ravel())),
             }
         )
         faults = [
             ("meter_decrease", int(m * (days + 1) + b), "")
             for m, b in sorted(zip(faulty.tolist(), fault_boundary.tolist(), strict=True))
+        ] + [
+            ("meter_interval_mismatch", int(m * (days + 1) + b), "")
+            for m, b in sorted(zip(off.tolist(), off_boundary.tolist(), strict=True))
         ]
         return ChunkTable("meter_readings", table, faults)
 

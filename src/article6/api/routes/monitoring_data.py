@@ -83,13 +83,14 @@ def _dataset(root: FilePath, project_id: str, period: int) -> FilePath:
 
 def _header_problems(record_type: str, first_line: bytes) -> list[str]:
     expected = SCHEMAS[record_type].column_names
+    required = SCHEMAS[record_type].required_column_names
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError:
         return [f"{record_type}.csv, row 1: the header is not UTF-8 text"]
     header = next(csv.reader(io.StringIO(text)), [])
     problems = []
-    missing = [name for name in expected if name not in header]
+    missing = [name for name in required if name not in header]
     unknown = [name for name in header if name not in expected]
     if missing:
         problems.append(f"{record_type}.csv, row 1: missing columns {', '.join(missing)}")
