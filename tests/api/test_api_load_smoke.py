@@ -1,6 +1,7 @@
 """Smoke run of the API load benchmark: it runs on loopback and reports every figure.
 
-No timing is asserted; only that each figure, baseline and ratio is there.
+No timing is asserted; only that each figure, baseline and ratio is there and
+that the ratios and verdicts follow from the figures.
 """
 
 from __future__ import annotations
@@ -25,14 +26,24 @@ def test_quick_api_load_reports_every_figure() -> None:
     assert any("ops/s" in line for line in lines[:-1]), "no readable table"
     figures = json.loads(lines[-1])
     assert figures["benchmark"] == "api_load" and figures["clients"] == 5
-    for run in ("direct", "api"):
+    for run in ("direct", "api", "api_paced"):
         assert figures[run]["operations"] == 40
         assert figures[run]["errors"] == 0
         assert figures[run]["throughput_ops_s"] > 0
         for kind in ("read", "transfer"):
             assert figures[run][kind]["count"] == 20
             assert figures[run][kind]["p50_ms"] <= figures[run][kind]["p99_ms"]
-    ratio = figures["api"]["throughput_ops_s"] / figures["direct"]["throughput_ops_s"]
+    direct = figures["direct"]["throughput_ops_s"]
+    ratio = figures["api"]["throughput_ops_s"] / direct
     assert abs(figures["throughput_ratio"] - ratio) < 0.01
+    paced = figures["api_paced"]
+    assert abs(paced["offered_ops_s"] - direct / 2) < 0.2, "paced at half the direct rate"
+    assert abs(figures["paced_throughput_ratio"] - paced["throughput_ops_s"] / direct) < 0.01
+    assert (
+        abs(figures["paced_sustained"] - paced["throughput_ops_s"] / paced["offered_ops_s"]) < 0.01
+    )
     assert figures["target_ratio"] == 0.5 and figures["target_p99_ms"] == 100
-    assert isinstance(figures["meets_ratio"], bool) and isinstance(figures["meets_p99"], bool)
+    for verdict in ("meets_ratio", "meets_p99", "saturated_meets_p99"):
+        assert isinstance(figures[verdict], bool)
+    assert figures["meets_ratio"] == (ratio >= 0.5)
+    assert not figures["meets_p99"] or paced["p99_ms"] < 100

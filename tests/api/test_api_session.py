@@ -8,9 +8,12 @@ import pytest
 from api_support import assert_problem, reference_app, reference_template, signed_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from article6.api.auth import LoginRateLimiter, LoginThrottled, session_secret
+from article6.services import identity
 from article6.services.reference_workflow import DEMO_PASSWORD
+from article6.store import workflow_tables as w
 
 __all__ = ["reference_app", "reference_template"]
 
@@ -53,6 +56,42 @@ def test_api_token_works_as_bearer_and_a_bad_token_is_401(reference_app: FastAPI
     assert me.json()["user_id"] == "verywords-dev"
     assert_problem(machine.get("/api/v1/session", headers={"Authorization": "Bearer a6_x"}), 401)
     assert_problem(machine.get("/api/v1/session", headers={"Authorization": "Basic abc"}), 401)
+
+
+def test_a_revoked_token_or_a_deactivated_user_loses_access_at_once(
+    reference_app: FastAPI,
+) -> None:
+    """Every request checks the token and its user again: no cached actor outlives a change."""
+    client = signed_in(reference_app, "verywords-dev")
+    tokens = [
+        client.post("/api/v1/session/tokens", json={"label": label}).json()["token"]
+        for label in ("first", "second")
+    ]
+    machine = TestClient(reference_app)
+
+    def whoami(token: str) -> int:
+        return machine.get(
+            "/api/v1/session", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+
+    assert [whoami(token) for token in tokens] == [200, 200]
+    engine = reference_app.state.engine
+    with engine.begin() as connection:
+        connection.execute(
+            update(w.api_tokens)
+            .where(w.api_tokens.c.token_hash == identity.token_digest(tokens[0]))
+            .values(revoked=True)
+        )
+    assert_problem(
+        machine.get("/api/v1/session", headers={"Authorization": f"Bearer {tokens[0]}"}), 401
+    )
+    assert whoami(tokens[1]) == 200
+    with engine.begin() as connection:
+        connection.execute(
+            update(w.users).where(w.users.c.user_id == "verywords-dev").values(active=False)
+        )
+    assert whoami(tokens[1]) == 401
+    assert_problem(client.get("/api/v1/session"), 401)
 
 
 def test_login_is_rate_limited_per_user_and_per_address(reference_app: FastAPI) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, RowMapping, func, insert, select
 
 from article6.domain import identifiers
 from article6.domain.errors import ActionRefused, RejectionCode
@@ -182,18 +182,28 @@ def bootstrap_administrator(engine: Engine, *, user_id: str, name: str, password
     return execute(engine, system, "BootstrapAdministrator", request, None, handle)
 
 
+# A user with the party of their organisation: what an Actor is made of.
+_ACTOR_QUERY = select(
+    w.users.c.user_id,
+    w.users.c.organisation_id,
+    w.users.c.roles,
+    w.users.c.active,
+    w.organisations.c.party,
+).join(w.organisations, w.organisations.c.organisation_id == w.users.c.organisation_id)
+
+
 def load_actor(engine: Engine, user_id: str) -> Actor:
     """The actor for a known, active user (for trusted local use: the CLI on the server)."""
     with engine.connect() as connection:
-        row = connection.execute(
-            select(w.users, w.organisations.c.party)
-            .join(w.organisations, w.organisations.c.organisation_id == w.users.c.organisation_id)
-            .where(w.users.c.user_id == user_id)
-        ).first()
+        row = connection.execute(_ACTOR_QUERY.where(w.users.c.user_id == user_id)).first()
     if row is None or not row.active:
         raise ActionRefused(RejectionCode.AUTHENTICATION_FAILED, f"no active user {user_id!r}")
-    roles = frozenset(Role(r) for r in json.loads(row.roles))
-    return Actor(row.user_id, row.organisation_id, row.party, roles)
+    return _actor(row._mapping)
+
+
+def _actor(row: RowMapping) -> Actor:
+    roles = frozenset(Role(r) for r in json.loads(row["roles"]))
+    return Actor(row["user_id"], row["organisation_id"], row["party"], roles)
 
 
 def authenticate(engine: Engine, user_id: str, password: str) -> Actor:
@@ -241,13 +251,19 @@ def issue_api_token(engine: Engine, *, actor: Actor, label: str) -> tuple[str, R
     return token, receipt
 
 
+_TOKEN_QUERY = _ACTOR_QUERY.add_columns(w.api_tokens.c.revoked).join(
+    w.api_tokens, w.api_tokens.c.user_id == w.users.c.user_id
+)
+
+
 def actor_from_token(engine: Engine, token: str) -> Actor:
+    """The active user holding an unrevoked token, in one query: every API call asks."""
     with engine.connect() as connection:
         row = connection.execute(
-            select(w.api_tokens.c.user_id, w.api_tokens.c.revoked).where(
-                w.api_tokens.c.token_hash == token_digest(token)
-            )
+            _TOKEN_QUERY.where(w.api_tokens.c.token_hash == token_digest(token))
         ).first()
     if row is None or row.revoked:
         raise ActionRefused(RejectionCode.AUTHENTICATION_FAILED, "unknown or revoked API token")
-    return load_actor(engine, row.user_id)
+    if not row.active:
+        raise ActionRefused(RejectionCode.AUTHENTICATION_FAILED, f"no active user {row.user_id!r}")
+    return _actor(row._mapping)

@@ -1,0 +1,105 @@
+"""The SQLite writer queue: first come, first served; a timed-out wait leaves no trace.
+
+And through it, many threads of one process writing at once to one SQLite
+file: every command commits exactly once and the journal stays whole.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from article6.domain.model import Account, AccountKind
+from article6.services import actions, queries, setup
+from article6.services.reference_workflow import APPROACH_ID, load_reference_workflow
+from article6.services.verify import verify
+from article6.store.database import WriterQueue, make_engine
+from article6.store.migrate import upgrade
+
+WAIT_S = 30.0
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    event = threading.Event()
+    while not condition():
+        event.wait(0.001)
+
+
+def test_waiting_threads_get_the_lock_in_arrival_order() -> None:
+    queue = WriterQueue()
+    assert queue.acquire(WAIT_S)
+    order: list[int] = []
+
+    def writer(number: int) -> None:
+        assert queue.acquire(WAIT_S)
+        order.append(number)
+        queue.release()
+
+    threads = []
+    for number in range(6):
+        thread = threading.Thread(target=writer, args=(number,))
+        thread.start()
+        threads.append(thread)
+        _wait_until(lambda n=number: len(queue._waiters) == n + 1)
+    queue.release()
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert order == list(range(6))
+    assert queue.acquire(0.0), "the last release must leave the lock free"
+
+
+def test_a_timed_out_wait_leaves_the_queue_as_it_was() -> None:
+    queue = WriterQueue()
+    assert queue.acquire(WAIT_S)
+    assert not queue.acquire(0.0)
+    assert not queue._waiters
+    queue.release()
+    assert queue.acquire(0.0)
+
+
+def test_threads_of_one_process_transfer_at_once_without_loss(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    upgrade(engine)
+    cast = load_reference_workflow(engine, tmp_path / "keys")
+    setup.open_account(
+        engine,
+        actor=cast["kor-registry"],
+        account=Account("KOR01-THREADS", "KOR01", AccountKind.HOLDING, "KOR", "Threads"),
+    )
+    actor = cast["kor-registry"]
+    threads, per_thread = 8, 5
+    errors: list[BaseException] = []
+    seqs: list[int] = []
+
+    def transfers() -> None:
+        try:
+            for _ in range(per_thread):
+                receipt = actions.transfer(
+                    engine,
+                    actor=actor,
+                    from_account="KOR01-HOLDING",
+                    to_account="KOR01-THREADS",
+                    selection=actions.Selection(APPROACH_ID, 2025, 1),
+                    action_date=date(2026, 6, 1),
+                )
+                seqs.append(receipt.seq)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=transfers) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert errors == []
+    assert len(set(seqs)) == threads * per_thread, "every transfer has its own journal entry"
+    moved = sum(
+        row.quantity_t
+        for row in queries.holdings(engine, "KOR01")
+        if row.account_id == "KOR01-THREADS"
+    )
+    assert moved == threads * per_thread
+    assert verify(engine).ok
+    engine.dispose()
