@@ -1,7 +1,8 @@
 """Fresh, migrated test databases on SQLite and, when configured, PostgreSQL.
 
 Each PostgreSQL database is a schema of its own (selected by the search path in
-the URL), dropped afterwards, so tests never see each other's rows. Imported by
+the URL), dropped afterwards, so tests never see each other's rows; tests that
+start from a loaded case clone a template database instead. Imported by
 the fixtures in conftest.py and by tests that spawn processes of their own.
 """
 
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
@@ -50,4 +52,50 @@ def drop_schema(schema: str | None) -> None:
     admin = create_engine(str(POSTGRES_URL))
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def postgres_database_url(name: str) -> str:
+    """The test server's URL pointing at database `name` instead of the test database."""
+    assert POSTGRES_URL is not None
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _server_admin() -> Engine:
+    # CREATE and DROP DATABASE cannot run inside a transaction.
+    return create_engine(str(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+
+
+def create_template_database(load: Callable[[Engine], None]) -> str:
+    """A PostgreSQL database migrated and filled by `load`, to clone per test.
+
+    Loading a full case once and cloning it (a file copy on the server) keeps
+    per-test isolation without paying for the load in every test.
+    """
+    name = f"a6tpl_{uuid.uuid4().hex[:12]}"
+    admin = _server_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(postgres_database_url(name))
+    upgrade(engine)
+    load(engine)
+    engine.dispose()
+    return name
+
+
+def clone_database(template: str) -> tuple[str, str]:
+    """A fresh copy of a template database: its URL and its name (to drop afterwards)."""
+    name = f"a6_{uuid.uuid4().hex[:12]}"
+    admin = _server_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return postgres_database_url(name), name
+
+
+def drop_database(name: str) -> None:
+    admin = _server_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

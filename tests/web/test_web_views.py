@@ -8,11 +8,18 @@ import io
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
-from web_support import client_for, csrf_token, page_text, web_app, web_template
+from web_support import (
+    client_for,
+    csrf_token,
+    page_text,
+    web_app,
+    web_postgres_template,
+    web_template,
+)
 
 from article6.services import queries
 
-__all__ = ["web_app", "web_template"]  # fixtures used by the tests below
+__all__ = ["web_app", "web_postgres_template", "web_template"]  # fixtures used below
 
 ALL_USERS = (
     "khm-chair",

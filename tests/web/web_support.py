@@ -19,6 +19,7 @@ from article6.services.finance_reference import load_reference_agreement
 from article6.services.reference_workflow import DEMO_PASSWORD, Cast
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
+from database_support import BACKENDS, clone_database, create_template_database, drop_database
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -86,13 +87,37 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-def web_app(web_template: Path, tmp_path: Path) -> Iterator[FastAPI]:
-    shutil.copy(web_template / "registry.db", tmp_path / "registry.db")
-    shutil.copytree(web_template / "keys", tmp_path / "keys")
-    app = create_app(f"sqlite:///{tmp_path / 'registry.db'}", tmp_path / "keys")
+@pytest.fixture(scope="session")
+def web_postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The same case in a PostgreSQL template database (cloned per test) and its keys."""
+    keys = tmp_path_factory.mktemp("web-reference-pg") / "keys"
+
+    def load(engine: Engine) -> None:
+        load_full_reference(engine, keys)
+
+    name = create_template_database(load)
+    yield name, keys
+    drop_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def web_app(
+    request: pytest.FixtureRequest, web_template: Path, tmp_path: Path
+) -> Iterator[FastAPI]:
+    """The application over a private copy of the loaded case, on each backend."""
+    if request.param == "sqlite":
+        shutil.copy(web_template / "registry.db", tmp_path / "registry.db")
+        shutil.copytree(web_template / "keys", tmp_path / "keys")
+        url, database = f"sqlite:///{tmp_path / 'registry.db'}", None
+    else:
+        template, keys = request.getfixturevalue("web_postgres_template")
+        shutil.copytree(keys, tmp_path / "keys")
+        url, database = clone_database(template)
+    app = create_app(url, tmp_path / "keys")
     yield app
     app.state.engine.dispose()
+    if database is not None:
+        drop_database(database)
 
 
 def client_for(app: FastAPI, user_id: str | None = None, locale: str | None = "en") -> TestClient:
