@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from article6.api.app import create_app
 from article6.services.reference_workflow import DEMO_PASSWORD, load_reference_workflow
 from article6.store import tables as t
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
+from database_support import BACKENDS, clone_database, create_template_database, drop_database
 
 PROBLEM = "application/problem+json"
 
@@ -38,12 +39,39 @@ def copy_reference(template: Path, target: Path) -> tuple[str, Path]:
     return f"sqlite:///{target / 'registry.db'}", target / "keys"
 
 
-@pytest.fixture
-def reference_app(reference_template: Path, tmp_path: Path) -> Iterator[FastAPI]:
-    url, keys = copy_reference(reference_template, tmp_path)
+@pytest.fixture(scope="session")
+def reference_postgres_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Path]]:
+    """The reference case in a PostgreSQL template database (cloned per test) and its keys."""
+    keys = tmp_path_factory.mktemp("reference-pg") / "keys"
+
+    def load(engine: Engine) -> None:
+        load_reference_workflow(engine, keys)
+
+    name = create_template_database(load)
+    yield name, keys
+    drop_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def reference_app(
+    request: pytest.FixtureRequest, reference_template: Path, tmp_path: Path
+) -> Iterator[FastAPI]:
+    """The API over a private copy of the reference case, on each backend."""
+    database = None
+    if request.param == "sqlite":
+        url, keys = copy_reference(reference_template, tmp_path)
+    else:
+        template, template_keys = request.getfixturevalue("reference_postgres_template")
+        keys = tmp_path / "keys"
+        shutil.copytree(template_keys, keys)
+        url, database = clone_database(template)
     app = create_app(url, keys)
     yield app
     app.state.engine.dispose()
+    if database is not None:
+        drop_database(database)
 
 
 def signed_in(app: FastAPI, user_id: str, password: str = DEMO_PASSWORD) -> TestClient:

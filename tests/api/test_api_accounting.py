@@ -8,10 +8,16 @@ import json
 import zipfile
 from pathlib import Path
 
-from api_support import assert_problem, reference_app, reference_template, signed_in
+from api_support import (
+    assert_problem,
+    reference_app,
+    reference_postgres_template,
+    reference_template,
+    signed_in,
+)
 from fastapi import FastAPI
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -6,12 +6,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from api_support import assert_problem, reference_app, reference_template, signed_in
+from api_support import (
+    assert_problem,
+    reference_app,
+    reference_postgres_template,
+    reference_template,
+    signed_in,
+)
 from fastapi import FastAPI
 
 from article6.services.finance_reference import load_reference_agreement
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

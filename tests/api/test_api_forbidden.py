@@ -13,6 +13,7 @@ from api_support import (
     assert_problem,
     journal_length,
     reference_app,
+    reference_postgres_template,
     reference_template,
     signed_in,
 )
@@ -21,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from article6.services.reference_workflow import USERS
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 EVERYONE = frozenset({"admin", *(user[0] for user in USERS)})
 WORKING_GROUP = {"khm-reviewer", "kor-motie", "gggi-reviewer", "kotra-reviewer", "kea-reviewer"}

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_support import assert_problem, reference_app, reference_template, signed_in
+from api_support import (
+    assert_problem,
+    reference_app,
+    reference_postgres_template,
+    reference_template,
+    signed_in,
+)
 from fastapi import FastAPI
 
 from article6.mrv.schema import SCHEMAS
 from mrv.mrv_builder import basic_fleet
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 DATA = "/api/v1/projects/VW-EMOTO-KHM/periods/2/monitoring-data"
 CSV = {"Content-Type": "text/csv"}

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from api_support import assert_problem, reference_app, reference_template, signed_in
+from api_support import (
+    assert_problem,
+    reference_app,
+    reference_postgres_template,
+    reference_template,
+    signed_in,
+)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 
 def test_administrator_registers_party_registry_organisation_and_user(

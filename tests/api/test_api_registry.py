@@ -6,13 +6,14 @@ from api_support import (
     assert_problem,
     journal_length,
     reference_app,
+    reference_postgres_template,
     reference_template,
     signed_in,
 )
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 TRANSFER = {
     "from_account": "KOR01-HOLDING",

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_support import assert_problem, reference_app, reference_template, signed_in
+from api_support import (
+    assert_problem,
+    reference_app,
+    reference_postgres_template,
+    reference_template,
+    signed_in,
+)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -15,7 +21,7 @@ from article6.services import identity
 from article6.services.reference_workflow import DEMO_PASSWORD
 from article6.store import workflow_tables as w
 
-__all__ = ["reference_app", "reference_template"]
+__all__ = ["reference_app", "reference_postgres_template", "reference_template"]
 
 
 def test_sign_in_whoami_and_sign_out(reference_app: FastAPI) -> None:
