@@ -8,6 +8,10 @@ vehicle's calendar can be adjusted to make the fault possible (a vehicle that
 must show readings after decommissioning needs a decommissioning date inside
 the window), and so that chunked generation injects exactly what the plan says.
 
+Survey faults (a repeated key, an unknown vehicle, a decreasing reading) are
+planted among the manual odometer surveys by `sim_surveys`, only when some
+vehicles have no telematics and are surveyed.
+
 The manifest written beside the data lists every injected fault with its kind,
 record type, key columns and row position in that record type's file.
 """

@@ -6,6 +6,8 @@ plain array indexing. The shares below describe the reference case: donated
 e-scooters for public institutions that charge at project AC chargers,
 privately sold scooters and motorcycles that mostly use battery swapping, and
 leased commercial motorcycles (deliveries, ride hailing) with high mileage.
+Every vehicle carries a telematics device unless `sim_surveys` marks some
+private sales as sold without one.
 Days are counted from the first simulated day (day 0); negative days lie
 before the simulation window.
 """

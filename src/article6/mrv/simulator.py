@@ -4,11 +4,16 @@ Real fleet data cannot be shared before verification, yet the quality rules,
 the calculation pipeline and its benchmarks need data that looks like it:
 rollout over time, donated scooters beside commercial motorcycles, device
 swaps, battery swaps and charging that agree with the distance driven, station
-meters that agree with the swaps, solar stations, and bills. The simulator
-draws all of it from one seed, writes every record type of the monitoring
-plan, and can inject one fault per chosen vehicle or station so tests can
-check that each one is caught. Vehicles are generated in chunks and written
-as they come, so memory depends on the chunk size, not on the fleet size.
+meters that agree with the swaps, solar stations, and bills. On request a
+share of the vehicles has no telematics device, and a sample of them is
+surveyed by hand each year (`sim_surveys`), so the (E9) sampling path runs on
+data too. The simulator draws all of it from one seed, writes every record
+type of the monitoring plan, and can inject one fault per chosen vehicle,
+station or survey reading so tests can check that each one is caught. The
+manifest lists those faults, the survey sample sizes and the true distance
+of every untracked vehicle, which no record type holds. Vehicles are
+generated in chunks and written as they come, so memory depends on the chunk
+size, not on the fleet size.
 """
 
 from __future__ import annotations
