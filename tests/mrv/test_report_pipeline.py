@@ -25,7 +25,12 @@ from article6.mrv.quality import apply_identity_rules, union_all
 from article6.mrv.report_run import report_data_from_run
 from article6.mrv.runs import calculate, load_run
 from article6.mrv.schema import SCHEMAS
-from article6.mrv.sim_faults import GPS_FAULT_KINDS, STATION_FAULT_KINDS, VEHICLE_FAULT_KINDS
+from article6.mrv.sim_faults import (
+    GPS_FAULT_KINDS,
+    STATION_FAULT_KINDS,
+    SURVEY_FAULT_KINDS,
+    VEHICLE_FAULT_KINDS,
+)
 from article6.mrv.simulator import SimulationConfig, read_manifest, simulate_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +51,9 @@ ROW_REASONS = {
     "other_programme_vehicle": {"other_programme"},
     "no_er_rights": {"no_er_rights"},
     "unknown_vehicle": {"unknown_vehicle"},
+    "survey_duplicate_key": {"duplicate_key"},
+    "survey_unknown_vehicle": {"unknown_vehicle"},
+    "survey_decrease": {"odometer_decrease"},
 }
 
 
@@ -65,7 +73,10 @@ class Run:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("pipeline")
     data_dir, runs_dir = root / "data", root / "runs"
-    simulate_fleet(SimulationConfig(70, date(2025, 1, 1), 45, data_dir, seed=4, fault_rate=0.2))
+    config = SimulationConfig(
+        70, date(2025, 1, 1), 45, data_dir, seed=4, fault_rate=0.2, untracked_share=0.2
+    )
+    simulate_fleet(config)
     frozen = calculate(data_dir, PARAMS, 2025, freeze=True, runs_dir=runs_dir)
     return Run(data_dir, runs_dir, frozen.run_id, load_run(runs_dir / frozen.run_id))
 
@@ -77,7 +88,7 @@ def _local_day(ts: str) -> int:
 def test_every_injected_fault_is_caught(run: Run) -> None:
     entries = read_manifest(run.data_dir)
     kinds = {entry.kind for entry in entries}
-    assert kinds == set(VEHICLE_FAULT_KINDS) | set(STATION_FAULT_KINDS)
+    assert kinds == set(VEHICLE_FAULT_KINDS) | set(STATION_FAULT_KINDS) | set(SURVEY_FAULT_KINDS)
     quarantine = pd.concat(
         [
             pd.read_parquet(run.run_dir / "quarantine.parquet"),
@@ -186,7 +197,12 @@ def test_report_command_renders_a_frozen_run(run: Run, tmp_path: Path) -> None:
     )
     monthly = list(book["Monthly"].iter_rows(min_row=2, values_only=True))
     assert [row[0] for row in monthly] == ["2025-01", "2025-02"]
-    assert sum(row[1] for row in monthly) == pytest.approx(run.document["distance_km"])
+    # Surveyed distance (E9) has no dates: the months hold the distance measured by telematics.
+    credited = pd.read_parquet(run.run_dir / "vehicles.parquet")
+    dated_km = credited.final_km[credited.distance_km > 0].sum()
+    assert run.document["sampling_credited_km"] > 0 and dated_km < run.document["distance_km"]
+    assert sum(row[1] for row in monthly) == pytest.approx(dated_km)
+    assert any("no dates" in note for note in report_data_from_run(run.run_id, run.runs_dir).notes)
     assert sum(row[2] for row in monthly) > 0
     assert sum(row[3] for row in monthly) == pytest.approx(run.document["er_t"])
 

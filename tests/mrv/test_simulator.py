@@ -15,7 +15,12 @@ from typer.testing import CliRunner
 from article6.mrv.ingest import ingest_dataset
 from article6.mrv.schema import SCHEMAS
 from article6.mrv.sim_faults import ALL_FAULT_KINDS
-from article6.mrv.simulator import SimulationConfig, read_manifest, simulate_fleet
+from article6.mrv.simulator import (
+    SimulationConfig,
+    read_manifest,
+    read_untracked_truth,
+    simulate_fleet,
+)
 
 START = date(2025, 3, 1)
 
@@ -36,13 +41,13 @@ def _simulate(tmp: Path, **overrides: object) -> Path:
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("faulty")
-    return _simulate(out, gps=True, fault_rate=0.12, ping_interval_s=120)
+    return _simulate(out, gps=True, fault_rate=0.12, ping_interval_s=120, untracked_share=0.15)
 
 
 @pytest.fixture(scope="module")
 def clean_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("clean")
-    return _simulate(out, vehicles=120, days=365, seed=5)
+    return _simulate(out, vehicles=120, days=365, seed=5, untracked_share=0.2)
 
 
 def _read(folder: Path, record_type: str) -> pd.DataFrame:
@@ -56,7 +61,8 @@ def test_every_record_type_has_exactly_the_methodology_columns(faulty: Path) -> 
 
 
 def test_ingestion_accepts_every_row_in_both_formats(tmp_path: Path, faulty: Path) -> None:
-    csv_dir = _simulate(tmp_path / "csv", output_format="csv", fault_rate=0.12)
+    csv_dir = _simulate(tmp_path / "csv", output_format="csv", fault_rate=0.12, untracked_share=0.1)
+    assert (csv_dir / "odometer_surveys.csv").read_text().count("\n") > 1
     timestamp = (csv_dir / "odometer_readings.csv").read_text().splitlines()[1].split(",")[1]
     assert timestamp.strip('"').endswith("Z") and "T" in timestamp
     for folder in (faulty, csv_dir):
@@ -81,6 +87,66 @@ def test_chunks_become_parquet_row_groups(tmp_path: Path) -> None:
     out = _simulate(tmp_path, vehicles=100, days=25, chunk_vehicles=30)
     assert pq.ParquetFile(out / "odometer_readings.parquet").num_row_groups == 4
     assert len(_read(out, "vehicles")) == 100
+    # By default every vehicle has a device and nobody is surveyed by hand.
+    assert _read(out, "device_assignments").vehicle_id.nunique() == 100
+    assert _read(out, "odometer_surveys").empty and read_untracked_truth(out) == []
+
+
+def _untracked(folder: Path) -> set[str]:
+    assigned = set(_read(folder, "device_assignments").vehicle_id)
+    return set(_read(folder, "vehicles").vehicle_id) - assigned
+
+
+def test_untracked_vehicles_swap_and_charge_but_report_no_distance(faulty: Path) -> None:
+    vehicles = _read(faulty, "vehicles").set_index("vehicle_id")
+    untracked = _untracked(faulty)
+    assert len(untracked) == round(0.15 * 150)
+    assert set(vehicles.owner_type[sorted(untracked)]) == {"private_sale"}
+    driven = {row["vehicle_id"] for row in read_untracked_truth(faulty)}
+    assert driven and driven <= untracked
+    activity = set(_read(faulty, "swap_events").vehicle_id)
+    activity |= set(_read(faulty, "charge_sessions").vehicle_id)
+    assert len(driven & activity) >= 0.8 * len(driven)
+    # Readings and pings come only from assigned devices: untracked vehicles send nothing.
+    devices = set(_read(faulty, "device_assignments").device_id)
+    assert set(_read(faulty, "odometer_readings").device_id) <= devices
+    assert set(_read(faulty, "gps_pings").device_id) <= devices
+    unknown = set(_rows(faulty, "survey_unknown_vehicle"))
+    surveys = _read(faulty, "odometer_surveys")
+    surveyed = set(surveys.vehicle_id[~surveys.index.isin(unknown)])
+    assert surveyed and surveyed <= untracked
+
+
+def test_surveys_read_the_true_distance_of_sampled_vehicles(clean_year: Path) -> None:
+    surveys = _read(clean_year, "odometer_surveys")
+    assert not read_manifest(clean_year)
+    surveys["year"] = pd.to_datetime(surveys.date).dt.year
+    truth = {(r["vehicle_id"], r["year"]): r["true_km"] for r in read_untracked_truth(clean_year)}
+    samples = json.loads((clean_year / "manifest.json").read_text())["survey_samples"]
+    assert {s["year"] for s in samples} == {2025, 2026}
+    vehicles = _read(clean_year, "vehicles").set_index("vehicle_id")
+    for sample in samples:
+        in_sample = surveys[
+            (surveys.year == sample["year"])
+            & (vehicles.category.reindex(surveys.vehicle_id).to_numpy() == sample["category"])
+        ]
+        assert in_sample.vehicle_id.nunique() == sample["sample_n"] <= sample["frame"]
+    for (vehicle, year), readings in surveys.groupby(["vehicle_id", "year"]):
+        readings = readings.sort_values("date")
+        assert len(readings) >= 3 and readings.date.is_unique
+        assert readings.odometer_km.is_monotonic_increasing
+        surveyed_km = readings.odometer_km.iloc[-1] - readings.odometer_km.iloc[0]
+        true_km = truth[(vehicle, year)]
+        assert 0.3 * true_km <= surveyed_km <= true_km + 1.0, (vehicle, year)
+
+
+def test_untracked_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="private sales"):
+        _simulate(tmp_path, untracked_share=0.9)
+    with pytest.raises(ValueError, match="untracked share"):
+        _simulate(tmp_path, untracked_share=-0.1)
+    with pytest.raises(ValueError, match="e_bus"):
+        _simulate(tmp_path, untracked_share=0.1, undersampled=("e_bus",))
 
 
 def test_vehicle_odometer_never_decreases_without_faults(clean_year: Path) -> None:
@@ -196,7 +262,9 @@ def test_injected_faults_break_their_rules(faulty: Path) -> None:
 
 @pytest.mark.parametrize("seed", [21, 22, 23, 24])
 def test_faults_break_their_rules_for_other_seeds(tmp_path: Path, seed: int) -> None:
-    folder = _simulate(tmp_path, vehicles=90, days=30, seed=seed, fault_rate=0.3)
+    folder = _simulate(
+        tmp_path, vehicles=90, days=30, seed=seed, fault_rate=0.3, untracked_share=0.1
+    )
     assert {e.kind for e in read_manifest(folder)} == set(ALL_FAULT_KINDS) - {
         "gps_jump",
         "outside_cambodia",
@@ -266,6 +334,22 @@ def _check_faults_break_their_rules(faulty: Path) -> None:
     for row in _rows(faulty, "duplicate_battery_id"):
         assert (batteries.battery_id == batteries.battery_id.iloc[row]).sum() == 2
 
+    surveys = _read(faulty, "odometer_surveys")
+    for row in _rows(faulty, "survey_duplicate_key"):
+        same = surveys[
+            (surveys.vehicle_id == surveys.vehicle_id.iloc[row])
+            & (surveys.date == surveys.date.iloc[row])
+        ]
+        assert len(same) == 2 and same.index[0] < row
+    for row in _rows(faulty, "survey_unknown_vehicle"):
+        assert surveys.vehicle_id.iloc[row] not in set(vehicles.vehicle_id)
+    for row in _rows(faulty, "survey_decrease"):
+        earlier = surveys[
+            (surveys.vehicle_id == surveys.vehicle_id.iloc[row])
+            & (surveys.date < surveys.date.iloc[row])
+        ]
+        assert surveys.odometer_km.iloc[row] < earlier.odometer_km.max()
+
 
 def test_decommissioned_vehicle_reports_after_its_date(faulty: Path) -> None:
     vehicles = _read(faulty, "vehicles").set_index("vehicle_id")
@@ -333,11 +417,14 @@ def test_simulate_command_writes_and_reports(tmp_path: Path) -> None:
         [
             *("simulate", "--vehicles", "40", "--start", "2025-01-01", "--days", "25"),
             *("--out", str(out), "--fault-rate", "0.3", "--format", "csv", "--seed", "3", "--json"),
+            *("--untracked-share", "0.2", "--undersample", "e_motorcycle"),
         ],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["rows"]["vehicles"] == 40
+    assert summary["rows"]["odometer_surveys"] > 0
+    assert summary["rows"]["device_assignments"] < 40 + summary["faults"]["device_on_two_vehicles"]
     assert (out / "vehicles.csv").exists() and (out / "manifest.json").exists()
     assert sum(summary["faults"].values()) == len(read_manifest(out))
     bad = CliRunner().invoke(
@@ -348,3 +435,11 @@ def test_simulate_command_writes_and_reports(tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2
+    bad = CliRunner().invoke(
+        app,
+        [
+            *("simulate", "--vehicles", "5", "--start", "2025-01-01", "--days", "5"),
+            *("--out", str(tmp_path / "y"), "--untracked-share", "0.1", "--undersample", "e_bus"),
+        ],
+    )
+    assert bad.exit_code == 2 and "e_bus" in bad.output

@@ -55,9 +55,28 @@ def simulate(
     seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same data."),
     output_format: str = typer.Option("parquet", "--format", help="csv or parquet."),
     ping_interval_s: int = typer.Option(30, "--ping-interval-s", help="Seconds between pings."),
+    untracked_share: float = typer.Option(
+        0.0,
+        "--untracked-share",
+        help="Share of all vehicles sold without telematics (taken from private sales, "
+        "mostly Siem Reap); a sample of them gets manual odometer surveys. Default 0: "
+        "every vehicle has a device.",
+    ),
+    undersample: list[str] | None = typer.Option(
+        None,
+        "--undersample",
+        help="Category (e_scooter, e_motorcycle) whose survey sample is deliberately too "
+        "small for the (E9) precision; repeatable.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Write a synthetic monitoring data set for Phnom Penh and Siem Reap."""
+    """Write a synthetic monitoring data set for Phnom Penh and Siem Reap.
+
+    Vehicles without telematics (`--untracked-share`) still swap and charge;
+    their distance can only come from the odometer surveys of (E9). The
+    manifest lists injected faults, survey sample sizes and the true distance
+    of every untracked vehicle per year.
+    """
     try:
         config = SimulationConfig(
             vehicles=vehicles,
@@ -69,6 +88,8 @@ def simulate(
             fault_rate=fault_rate,
             output_format=output_format,  # type: ignore[arg-type]
             ping_interval_s=ping_interval_s,
+            untracked_share=untracked_share,
+            undersampled=tuple(undersample or ()),
         )
         config.check()
         with _progress(not as_json) as bar:

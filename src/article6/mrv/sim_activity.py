@@ -92,6 +92,7 @@ class VehicleChunk:
         self.commission = fleet.commission_day[lo:hi]
         self.decommission = fleet.decommission_day[lo:hi]
         self.active = (day >= self.commission[:, None]) & (day < self.decommission[:, None])
+        self.tracked = fleet.tracked[lo:hi]
 
         owner = fleet.owner_index[lo:hi]
         weekday = (start.weekday() + np.arange(days)) % 7
@@ -232,28 +233,32 @@ class VehicleChunk:
         return ChunkTable("vehicles", table, faults)
 
     def device_assignments(self) -> ChunkTable:
-        n = self.hi - self.lo
         commission_us = self.day_us(self.commission) + 8 * 3600 * US_PER_S
         decommission_us = self.day_us(self.decommission)
         ended = self.decommission < self.days + 5_000
         has_event = self.event_day >= 0
         event_us = self.day_us(np.maximum(self.event_day, 0)) + 6 * 3600 * US_PER_S
         first_end = np.where(has_event, event_us, decommission_us)
-        devices = [self.primary_device, self.secondary_device[has_event & self.event_is_swap]]
+        # Vehicles sold without a device have no assignment (and never a device event).
+        tracked = self.tracked
+        devices = [
+            self.primary_device[tracked],
+            self.secondary_device[has_event & self.event_is_swap],
+        ]
         devices.append(self.primary_device[has_event & ~self.event_is_swap])
-        vehicles = [self.index, self.index[has_event & self.event_is_swap]]
+        vehicles = [self.index[tracked], self.index[has_event & self.event_is_swap]]
         vehicles.append(self.index[has_event & ~self.event_is_swap])
-        starts = [commission_us, event_us[has_event & self.event_is_swap]]
+        starts = [commission_us[tracked], event_us[has_event & self.event_is_swap]]
         starts.append(event_us[has_event & ~self.event_is_swap])
-        ends = [first_end, decommission_us[has_event & self.event_is_swap]]
+        ends = [first_end[tracked], decommission_us[has_event & self.event_is_swap]]
         ends.append(decommission_us[has_event & ~self.event_is_swap])
         end_known: list[NDArray[np.bool_]] = [
-            has_event | ended,
+            (has_event | ended)[tracked],
             ended[has_event & self.event_is_swap],
         ]
         end_known.append(ended[has_event & ~self.event_is_swap])
         offsets: list[NDArray[Any]] = [
-            np.zeros(n),
+            np.zeros(int(tracked.sum())),
             self.event_offset_km[has_event & self.event_is_swap],
         ]
         offsets.append(self.event_offset_km[has_event & ~self.event_is_swap])
@@ -291,7 +296,7 @@ class VehicleChunk:
     def odometer_readings(self) -> ChunkTable:
         n, days = self.hi - self.lo, self.days
         reported_km = self.vehicle_km.copy()
-        has_reading = self.active.copy()
+        has_reading = self.active & self.tracked[:, None]
         tag = np.full((n, days), NO_FAULT, dtype=np.int64)
         kinds: list[str] = []
 

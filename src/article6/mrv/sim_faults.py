@@ -8,6 +8,10 @@ vehicle's calendar can be adjusted to make the fault possible (a vehicle that
 must show readings after decommissioning needs a decommissioning date inside
 the window), and so that chunked generation injects exactly what the plan says.
 
+Survey faults (a repeated key, an unknown vehicle, a decreasing reading) are
+planted among the manual odometer surveys by `sim_surveys`, only when some
+vehicles have no telematics and are surveyed.
+
 The manifest written beside the data lists every injected fault with its kind,
 record type, key columns and row position in that record type's file.
 """
@@ -47,7 +51,9 @@ STATION_FAULT_KINDS = (
     "invoice_mismatch",
     "duplicate_battery_id",
 )
-ALL_FAULT_KINDS = VEHICLE_FAULT_KINDS + GPS_FAULT_KINDS + STATION_FAULT_KINDS
+# Manual odometer surveys of vehicles without telematics; planted only where surveys exist.
+SURVEY_FAULT_KINDS = ("survey_duplicate_key", "survey_unknown_vehicle", "survey_decrease")
+ALL_FAULT_KINDS = VEHICLE_FAULT_KINDS + GPS_FAULT_KINDS + STATION_FAULT_KINDS + SURVEY_FAULT_KINDS
 MIN_DAYS_FOR_FAULTS = 21
 NO_FAULT = -1
 
@@ -116,10 +122,11 @@ def plan_faults(
     kinds = VEHICLE_FAULT_KINDS + (GPS_FAULT_KINDS if gps else ())
     wanted = max(len(kinds), round(fault_rate * fleet.size))
     # Faulty vehicles need a stretch of at least 20 active days and no device event, so that a
-    # decrease or a jump cannot be mistaken for a legitimate device swap.
+    # decrease or a jump cannot be mistaken for a legitimate device swap. Most faults live in a
+    # device's readings, and a shared device is a partner's, so both need telematics.
     start = np.maximum(fleet.commission_day, 0)
     end = np.minimum(fleet.decommission_day, days)
-    eligible = np.flatnonzero((end - start >= 20) & (fleet.device_event_day < 0))
+    eligible = np.flatnonzero((end - start >= 20) & (fleet.device_event_day < 0) & fleet.tracked)
     chosen = rng.permutation(eligible)[: min(wanted, eligible.shape[0] - 1)]
     vehicle_fault = np.full(fleet.size, NO_FAULT, dtype=np.int64)
     vehicle_fault[chosen] = np.arange(chosen.shape[0]) % len(kinds)

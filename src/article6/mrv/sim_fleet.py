@@ -6,6 +6,8 @@ plain array indexing. The shares below describe the reference case: donated
 e-scooters for public institutions that charge at project AC chargers,
 privately sold scooters and motorcycles that mostly use battery swapping, and
 leased commercial motorcycles (deliveries, ride hailing) with high mileage.
+Every vehicle carries a telematics device unless `sim_surveys` marks some
+private sales as sold without one.
 Days are counted from the first simulated day (day 0); negative days lie
 before the simulation window.
 """
@@ -71,6 +73,7 @@ class Fleet:
     initial_battery: NDArray[np.int64]  # battery index carried at the start (swap vehicles)
     device_event_day: NDArray[np.int64]  # day of a device swap or reset; -1 for none
     device_event_is_swap: NDArray[np.bool_]
+    tracked: NDArray[np.bool_]  # False for vehicles sold without a telematics device
 
     @property
     def size(self) -> int:
@@ -241,6 +244,7 @@ def draw_fleet(rng: np.random.Generator, vehicles: int, days: int) -> tuple[Flee
         initial_battery=initial_battery,
         device_event_day=device_event_day.astype(np.int64),
         device_event_is_swap=event_draw < 0.04 * max(days, 1) / 365.0,
+        tracked=np.ones(vehicles, dtype=bool),
     )
     return fleet, stations
 

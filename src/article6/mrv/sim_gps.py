@@ -48,8 +48,9 @@ def gps_blocks(chunk: VehicleChunk, ping_interval_s: int) -> Iterator[ChunkTable
         0.9, 1.1, size=category.shape
     )
     step_km_nominal = cruise_kmh * ping_interval_s / 3600.0
+    moving = (chunk.km > 0) & chunk.tracked[:, None]  # no device, no pings
     pings = np.where(
-        chunk.km > 0, np.maximum(2, np.ceil(chunk.km / step_km_nominal[:, None]) + 1), 0
+        moving, np.maximum(2, np.ceil(chunk.km / step_km_nominal[:, None]) + 1), 0
     ).astype(np.int64)
     per_day = pings.sum(axis=0)
     first = 0

@@ -253,7 +253,10 @@ class MeterSet:
         return ChunkTable("meter_calibrations", table, faults)
 
     def invoices_table(self, plan: FaultPlan) -> ChunkTable:
-        """Monthly bills of grid-connected stations; a mismatch fault inflates one bill by 6 %."""
+        """Monthly bills of grid-connected stations; a mismatch fault overbills one month.
+
+        The overbilled amount is 6 % of the station's grid energy in that calendar year.
+        """
         month_starts = [0]
         for day in range(1, self.days):
             if (self.start + timedelta(days=day)).day == 1:
@@ -265,8 +268,16 @@ class MeterSet:
         mismatched = plan.station_faults.get("invoice_mismatch", np.zeros(0, int))
         rows_of = {int(s): i for i, s in enumerate(grid_stations)}
         fault_month = self.rng.integers(0, per_month.shape[1], size=int(mismatched.shape[0]))
+        # The rule compares a year's bills with the year's metered energy, so the excess is 6 %
+        # of the station's energy in that calendar year: a 6 % excess on one short month could
+        # hide below the 2 % tolerance of the annual comparison.
+        month_year = np.asarray([(self.start + timedelta(days=int(d))).year for d in bounds[:-1]])
         for station, month in zip(mismatched.tolist(), fault_month.tolist(), strict=True):
-            noise[rows_of[station], month] = 1.06
+            row = rows_of[station]
+            year_kwh = per_month[row, month_year == month_year[month]].sum()
+            billed_kwh = per_month[row, month]
+            if billed_kwh > 0:
+                noise[row, month] = 1.0 + 0.06 * max(year_kwh, billed_kwh) / billed_kwh
         months = per_month.shape[1]
         table = pa.table(
             {

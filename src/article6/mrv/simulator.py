@@ -4,11 +4,16 @@ Real fleet data cannot be shared before verification, yet the quality rules,
 the calculation pipeline and its benchmarks need data that looks like it:
 rollout over time, donated scooters beside commercial motorcycles, device
 swaps, battery swaps and charging that agree with the distance driven, station
-meters that agree with the swaps, solar stations, and bills. The simulator
-draws all of it from one seed, writes every record type of the monitoring
-plan, and can inject one fault per chosen vehicle or station so tests can
-check that each one is caught. Vehicles are generated in chunks and written
-as they come, so memory depends on the chunk size, not on the fleet size.
+meters that agree with the swaps, solar stations, and bills. On request a
+share of the vehicles has no telematics device, and a sample of them is
+surveyed by hand each year (`sim_surveys`), so the (E9) sampling path runs on
+data too. The simulator draws all of it from one seed, writes every record
+type of the monitoring plan, and can inject one fault per chosen vehicle,
+station or survey reading so tests can check that each one is caught. The
+manifest lists those faults, the survey sample sizes and the true distance
+of every untracked vehicle, which no record type holds. Vehicles are
+generated in chunks and written as they come, so memory depends on the chunk
+size, not on the fleet size.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pyarrow as pa
 
 from article6.mrv.sim_activity import ChunkTable, VehicleChunk
 from article6.mrv.sim_faults import FaultPlan, ManifestEntry, plan_faults
-from article6.mrv.sim_fleet import Fleet, draw_fleet, total_batteries
+from article6.mrv.sim_fleet import CATEGORIES, Fleet, draw_fleet, total_batteries
 from article6.mrv.sim_gps import gps_blocks
 from article6.mrv.sim_output import RECORD_SCHEMAS, OutputFormat, RecordWriters
 from article6.mrv.sim_stations import (
@@ -33,6 +38,12 @@ from article6.mrv.sim_stations import (
     batteries_table,
     non_project_sessions,
     stations_table,
+)
+from article6.mrv.sim_surveys import (
+    mark_untracked,
+    plan_surveys,
+    survey_table,
+    untracked_true_km,
 )
 
 MAX_VEHICLES = 2_000_000
@@ -42,6 +53,7 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "vehicles": ("vehicle_id",),
     "device_assignments": ("device_id", "vehicle_id", "valid_from"),
     "odometer_readings": ("device_id", "ts"),
+    "odometer_surveys": ("vehicle_id", "date"),
     "gps_pings": ("device_id", "ts"),
     "swap_events": ("event_id", "vehicle_id"),
     "batteries": ("battery_id",),
@@ -54,7 +66,14 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """What to simulate; `fault_rate` is the share of vehicles that carry one fault."""
+    """What to simulate; `fault_rate` is the share of vehicles that carry one fault.
+
+    `untracked_share` of all vehicles (taken from the private sales) have no
+    telematics device; a survey sample of them is read by hand each year
+    (see `sim_surveys`), sized by (E9) except for the categories named in
+    `undersampled`, which get too few on purpose. The default of 0 keeps
+    every vehicle tracked, as the benchmarks and most tests expect.
+    """
 
     vehicles: int
     start: date
@@ -66,6 +85,8 @@ class SimulationConfig:
     output_format: OutputFormat = "parquet"
     ping_interval_s: int = 30
     chunk_vehicles: int = DEFAULT_CHUNK_VEHICLES
+    untracked_share: float = 0.0
+    undersampled: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Reject impossible settings before any file is written."""
@@ -79,6 +100,11 @@ class SimulationConfig:
             raise ValueError(f"ping interval must lie in 1..3600 s, got {self.ping_interval_s}")
         if self.chunk_vehicles < 1:
             raise ValueError("chunk_vehicles must be positive")
+        if not 0.0 <= self.untracked_share < 1.0:
+            raise ValueError(f"untracked share must lie in [0, 1), got {self.untracked_share}")
+        unknown = sorted(set(self.undersampled) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories to undersample: {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)
@@ -135,9 +161,16 @@ def simulate_fleet(
     config.check()
     fleet_rng = np.random.default_rng([config.seed, 1])
     fleet, stations = draw_fleet(fleet_rng, config.vehicles, config.days)
+    # A stream of its own, so that a fleet without untracked vehicles is drawn as before.
+    survey_rng = np.random.default_rng([config.seed, 4])
+    fleet = mark_untracked(survey_rng, fleet, config.untracked_share)
     plan, fleet = plan_faults(
         fleet_rng, fleet, stations, config.days, config.fault_rate, config.gps
     )
+    surveys = plan_surveys(
+        survey_rng, fleet, config.start, config.days, config.undersampled, config.fault_rate
+    )
+    truth: list[dict[str, Any]] = []
     station_energy_kwh = np.zeros((stations.size, config.days))
     manifest: list[ManifestEntry] = []
     swap_number, session_number = 1, 1
@@ -152,6 +185,8 @@ def simulate_fleet(
             _write(writers, chunk.vehicles(), manifest)
             _write(writers, chunk.device_assignments(), manifest)
             _write(writers, chunk.odometer_readings(), manifest)
+            _write(writers, survey_table(chunk, surveys), manifest)
+            truth += untracked_true_km(chunk)
             swaps = chunk.swap_events(swap_number, station_energy_kwh)
             swap_number += swaps.table.num_rows
             _write(writers, swaps, manifest)
@@ -189,9 +224,13 @@ def simulate_fleet(
         "days": config.days,
         "gps": config.gps,
         "fault_rate": config.fault_rate,
+        "untracked_share": config.untracked_share,
+        "undersampled": list(config.undersampled),
         "format": config.output_format,
         "rows": rows,
         "faults": [_manifest_item(entry, config.output_format) for entry in manifest],
+        "survey_samples": surveys.samples,
+        "untracked_true_km": truth,
     }
     manifest_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return SimulationSummary(config.out_dir, rows, manifest, manifest_path)
@@ -226,6 +265,12 @@ def read_manifest(out_dir: Path) -> list[ManifestEntry]:
         ManifestEntry(item["kind"], item["record_type"], dict(item["key"]), int(item["row"]))
         for item in document["faults"]
     ]
+
+
+def read_untracked_truth(out_dir: Path) -> list[dict[str, Any]]:
+    """True distance per untracked vehicle and calendar year: what sampling should estimate."""
+    document = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    return list(document.get("untracked_true_km", []))
 
 
 def empty_table(record_type: str) -> pa.Table:
