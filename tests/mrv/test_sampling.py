@@ -5,8 +5,9 @@ Hand calculation (vintage 2025, 365 days, z = 1.645, precision 10 %):
 - e_motorcycle: VA, VB, VC surveyed 10 Jan and 10 Jul (181 days) at annual
   rates of 10,000, 10,200 and 9,800 km; VD not surveyed; VN has no swap or
   charge, so it is outside the population (N = 4). Mean 10,000, SD 200,
-  SE 115.47, precision 1.9 %; E9 size 1: the mean is credited. VD entered
-  service on 2 July: 10,000 × 183 / 365 km.
+  SE 115.47, precision 1.9 %; E9 size 1: the mean is credited, for the span
+  each vehicle's swaps cover: VD entered service on 2 July (10,000 × 183 /
+  365 km), VC's swaps stop on 30 June (10,000 × 181 / 365 km).
   VB's reading of 1 April below its January one is rejected; VC's reading of
   December 2024 is outside the vintage; VT has telematics, so its survey is
   not part of the sample.
@@ -62,9 +63,12 @@ def sampling_fleet(energy_kwh: float = 2500.0, with_surveys: bool = True) -> Dat
     b.vehicle("VD", with_device=False, commission="2025-07-02")
     b.vehicle("VS1", category="e_scooter", with_device=False)
     b.vehicle("VS2", category="e_scooter", with_device=False)
-    for vehicle in ("VA", "VB", "VC", "VS1", "VS2"):
-        b.swap(f"E-{vehicle}", "S1", vehicle, "2025-03-03")
-    b.swap("E-VD", "S1", "VD", "2025-08-01")
+    # Swaps bound the span a vehicle's own records cover: the whole year for
+    # most, the first half for VC, from entry into service for VD.
+    spans = {"VC": ("2025-01-01", "2025-06-30"), "VD": ("2025-07-02", "2025-12-31")}
+    for vehicle in ("VA", "VB", "VC", "VD", "VS1", "VS2"):
+        first, last = spans.get(vehicle, ("2025-01-01", "2025-12-31"))
+        b.swap(f"E-{vehicle}-1", "S1", vehicle, first).swap(f"E-{vehicle}-2", "S1", vehicle, last)
     if with_surveys:
         surveyed(b, "VA", 10_000.0)
         surveyed(b, "VB", 10_200.0)
@@ -114,11 +118,13 @@ def test_precise_sample_credits_its_mean_prorated(result: PipelineResult) -> Non
     assert moto["precision_met"] is True
     assert moto["credit_km_per_year"] == pytest.approx(10_000.0)
     by_id = vehicles(result)
-    for vehicle in ("VA", "VB", "VC"):
+    for vehicle in ("VA", "VB"):
         assert by_id[vehicle]["sampled_km"] == pytest.approx(10_000.0)
         assert by_id[vehicle]["final_km"] == pytest.approx(10_000.0)
         assert by_id[vehicle]["operating"] is True
         assert by_id[vehicle]["be_t"] > 0
+    # Records for the first half of the year only credit the first half.
+    assert by_id["VC"]["sampled_km"] == pytest.approx(10_000.0 * 181 / 365)
     assert by_id["VD"]["final_km"] == pytest.approx(10_000.0 * 183 / 365)
     assert by_id["VN"]["final_km"] == 0.0
     assert by_id["VT"]["sampled_km"] == 0.0
@@ -153,7 +159,7 @@ def test_figures_and_flags(result: PipelineResult) -> None:
     figures, flags = summarise(result, PARAMS)
     assert figures.sampled_vehicles == 5
     assert figures.sampling_credited_vehicles == 6
-    expected_km = 3 * 10_000.0 + 10_000.0 * 183 / 365 + 2 * 5_355.0
+    expected_km = 2 * 10_000.0 + 10_000.0 * (181 + 183) / 365 + 2 * 5_355.0
     assert figures.sampling_credited_km == pytest.approx(expected_km)
     assert figures.distance_km == pytest.approx(expected_km + 1200.0)
     assert flags["sampling_precision_not_met"] == 1

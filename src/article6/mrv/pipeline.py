@@ -274,7 +274,11 @@ def _vehicle_year(
         & (ev.day >= ev._start)
         & (ev._stop.isnull() | (ev.day < ev._stop))
     )
-    evidence = ev.group_by("vehicle_id").aggregate(evidence_days=ev.day.nunique())
+    evidence = ev.group_by("vehicle_id").aggregate(
+        evidence_days=ev.day.nunique(),
+        evidence_first_day=ev.day.min(),
+        evidence_last_day=ev.day.max(),
+    )
     tele = dist.telematics.filter(
         (dist.telematics.day >= first_day) & (dist.telematics.day < end_day)
     )

@@ -26,7 +26,8 @@ Choices made here, each on the conservative side:
   bound ``mean - z * SE``, never below 0 (no bound without two vehicles);
 - each population vehicle gets the category's figure prorated by its days in
   service in the vintage (after the ER-rights date, from commissioning to
-  decommissioning), before the segment's energy cap (E2), which then applies
+  decommissioning) that its own records cover (from its first to its last
+  swap or charge), before the segment's energy cap (E2), which then applies
   to surveyed and measured distance alike;
 - without surveys nothing changes: those vehicles stay at 0.
 
@@ -217,7 +218,11 @@ def apply_sampling(
     )
     out = vehicle_year.left_join(credits, vehicle_year.category == credits._cat).drop("_cat")
     out = out.left_join(service, out.vehicle_id == service._vid).drop("_vid")
-    days = (out._to - out._from).clip(lower=0).cast("float64")
+    # Only the span the vehicle's own records cover: from its first to its
+    # last swap or charge, so data for part of a year credits part of a year.
+    first = ibis.greatest(out._from, out.evidence_first_day.fill_null(end_day))
+    last = ibis.least(out._to, out.evidence_last_day.fill_null(first_day - 1) + 1)
+    days = (last - first).clip(lower=0).cast("float64")
     eligible = ~out.has_telematics & (out.evidence_days > 0)
     prorated = out._credit.fill_null(0.0) * days / float(end_day - first_day)
     sampled_km = ibis.ifelse(eligible, prorated, 0.0).fill_null(0.0)
