@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
+from article6.api.app import create_app
 from article6.cli import serve
 from article6.cli.main import app as cli
 from article6.store.database import make_engine
@@ -39,3 +41,27 @@ def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
     assert TestClient(app).get("/openapi.json").status_code == 200
     with make_engine(url).connect() as connection:
         assert inspect(connection).has_table("journal")
+
+
+def test_the_handler_thread_pool_is_sized_by_its_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARTICLE6_API_THREADS", "3")
+    app = create_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "keys")
+
+    async def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    with TestClient(app) as client:  # the lifespan sizes the running loop's pool
+        assert client.portal is not None
+        assert client.portal.call(tokens) == 3
+    app.state.engine.dispose()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", ""])
+def test_a_wrong_thread_count_is_refused_with_its_name(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARTICLE6_API_THREADS", value)
+    with pytest.raises(ValueError, match="ARTICLE6_API_THREADS"):
+        create_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "keys")

@@ -8,8 +8,11 @@ engine, the session cookie and the authentication dependencies.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -30,6 +33,27 @@ from article6.web.router import web_router
 
 API_TITLE = "article6 — Article 6.2 cooperative approaches"
 API_VERSION = "1"
+THREADS_VARIABLE = "ARTICLE6_API_THREADS"
+DEFAULT_THREADS = 8
+
+
+def worker_threads() -> int:
+    """Threads that run blocking request handlers (``ARTICLE6_API_THREADS``, default 8).
+
+    Handlers hold the interpreter lock while they build queries and pages, so
+    more threads than a few per core add no throughput: they only make the one
+    thread that holds the database write lock wait longer for its turn.
+    """
+    value = os.environ.get(THREADS_VARIABLE, str(DEFAULT_THREADS))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_VARIABLE}={value!r} must be a whole number >= 1")
+    return int(value)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.threads
+    yield
 
 
 def create_app(database_url: str | None = None, key_dir: Path | None = None) -> FastAPI:
@@ -51,7 +75,9 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url="/redoc",
+        lifespan=_lifespan,
     )
+    app.state.threads = worker_threads()
     app.state.engine = make_engine(url)
     app.state.key_dir = keys
     app.state.upload_dir = Path(os.environ.get("ARTICLE6_UPLOAD_DIR") or keys.parent / "uploads")
