@@ -124,11 +124,12 @@ def test_credited_figures_are_reproducible(run: Run, tmp_path: Path) -> None:
     assert outcome.reproduced
 
 
-def test_clean_year_raises_no_meter_interval_flags(run: Run, tmp_path: Path) -> None:
+def test_clean_year_raises_no_meter_interval_flags_nor_implausible_days(run: Run, tmp_path: Path) -> None:
     stations = pd.read_parquet(run.run_dir / "stations.parquet")
     assert (stations.interval_mismatch_days == 0).all()
     assert "meter_interval_mismatch" not in run.document["flags"]
     assert run.document["quarantine"] == {}
+    assert run.document["rejected_days"] == {}  # no clean day is called implausible
     # The same for a fully tracked fleet of another seed, as the benchmarks simulate it.
     data_dir = tmp_path / "tracked"
     simulate_fleet(_config(data_dir, seed=8, untracked_share=0.0, undersampled=()))
@@ -136,3 +137,4 @@ def test_clean_year_raises_no_meter_interval_flags(run: Run, tmp_path: Path) -> 
     assert tracked.figures.telematics_coverage == 1.0
     assert tracked.figures.energy_kwh > 0
     assert "meter_interval_mismatch" not in tracked.flags
+    assert tracked.rejected_days == {}

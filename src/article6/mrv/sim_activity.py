@@ -34,7 +34,9 @@ from article6.mrv.sim_fleet import (
 
 LOCAL_UTC_OFFSET_S = 7 * 3600  # Asia/Phnom_Penh has no daylight saving time
 US_PER_S = 1_000_000
-MAX_DAILY_KM = (300.0, 300.0, 400.0)  # per owner type: private, private, commercial
+# Per owner type (private, private, commercial): a clean day stays below 80 % of
+# it, and so below the 300 km plausibility limit of every category.
+MAX_DAILY_KM = (300.0, 300.0, 375.0)
 SOC_IN_MEAN_PCT = 97.5
 SOC_OUT_MEAN_PCT = 18.0
 STATION_CHARGE_EFFICIENCY = 0.90
