@@ -124,7 +124,9 @@ def test_credited_figures_are_reproducible(run: Run, tmp_path: Path) -> None:
     assert outcome.reproduced
 
 
-def test_clean_year_raises_no_meter_interval_flags_nor_implausible_days(run: Run, tmp_path: Path) -> None:
+def test_clean_year_raises_no_meter_interval_flags_nor_implausible_days(
+    run: Run, tmp_path: Path
+) -> None:
     stations = pd.read_parquet(run.run_dir / "stations.parquet")
     assert (stations.interval_mismatch_days == 0).all()
     assert "meter_interval_mismatch" not in run.document["flags"]
