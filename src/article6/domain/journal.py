@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 GENESIS_HASH = "0" * 64
 
@@ -19,6 +22,27 @@ def canonical(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def parse(text: str) -> Any:
+    """Decode a stored body exactly as `json.loads` does, faster.
+
+    orjson decodes the JSON written here to the same values a few times faster,
+    which matters when verify reads every event. It reads integers beyond 64
+    bits as floats, so a body with a run of 19 or more digits (anywhere, even in
+    a string) goes to the standard library, as does whatever orjson refuses
+    (NaN, lone surrogates, invalid JSON): the result, or the error, is always
+    `json.loads`'s.
+    """
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
 
 
 def chain_hash(previous_hash: str, body: bytes) -> str:
