@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,8 @@ def canonical(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def parse(text: str) -> Any:
-    """Decode a stored body exactly as `json.loads` does, faster.
+def parse(data: bytes) -> Any:
+    """Decode a stored body (its UTF-8 bytes) exactly as `json.loads` decodes its text, faster.
 
     orjson decodes the JSON written here to the same values a few times faster,
     which matters when verify reads every event. It reads integers beyond 64
@@ -34,15 +33,17 @@ def parse(text: str) -> Any:
     (NaN, lone surrogates, invalid JSON): the result, or the error, is always
     `json.loads`'s.
     """
-    if _LONG_NUMBER.search(text) is None:
+    if _LONG_DIGIT_RUN not in data.translate(_DIGITS_TO_ZERO):
         try:
-            return orjson.loads(text)
+            return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    return json.loads(data.decode("utf-8"))
 
 
-_LONG_NUMBER = re.compile(r"[0-9]{19}")
+# Every digit becomes "0" (and nothing else does), so a run of 19 digits is a run of 19 zeros.
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def chain_hash(previous_hash: str, body: bytes) -> str:

@@ -139,7 +139,7 @@ _JOURNAL_ROWS = select(
     t.journal.c.recorded_at,
 ).order_by(t.journal.c.seq)
 
-_BLOCK_ROWS = select(*BLOCK_COLUMNS).order_by(t.blocks.c.block_id)
+_BLOCK_ROWS = select(*BLOCK_COLUMNS)
 
 
 @contextmanager
@@ -168,8 +168,9 @@ def _events(connection: Connection) -> Iterator[tuple[Event, bytes]]:
     for seq, text, prev_hash, hash_, command, registry_id, actor, recorded_at in stream_rows(
         connection, _JOURNAL_ROWS, FETCH_ROWS
     ):
+        data = text.encode("utf-8")
         try:
-            body = parse(text)
+            body = parse(data)
         except json.JSONDecodeError as exc:
             raise BrokenJournal(f"event {seq}: body is not valid JSON ({exc})") from exc
         if not isinstance(body, dict):
@@ -189,7 +190,7 @@ def _events(connection: Connection) -> Iterator[tuple[Event, bytes]]:
         event = Event(
             seq, command, registry_id, actor, recorded_at, body["payload"], prev_hash, hash_
         )
-        yield event, text.encode("utf-8")
+        yield event, data
 
 
 def _check_head(connection: Connection, seq: int, head_hash: str) -> None:
@@ -202,24 +203,25 @@ def _check_head(connection: Connection, seq: int, head_hash: str) -> None:
 
 
 def _compare_projections(connection: Connection, state: LedgerState) -> None:
+    # Block rows are read in storage order (no sort, no index walk) and looked up
+    # by id; of several broken rows the lowest id is named, as if read in order.
     compared = 0
+    broken: tuple[Any, ...] | None = None
+    rows = state.block_rows
     for row in stream_rows(connection, _BLOCK_ROWS, FETCH_ROWS):
-        replayed = state.block_rows.get(row[0])
+        replayed = rows.get(row[0])
         if replayed is None:
-            raise BrokenJournal(f"block {row[0]} is in the database but not the journal")
+            if broken is None or row[0] < broken[0]:
+                broken = row
+            continue
         compared += 1
-        if list(row) == replayed:
-            continue  # enums equal their stored values
-        expected = block_to_dict(state.blocks[row[0]])
-        differing = [i for i, value in enumerate(row) if value != replayed[i]]
-        raise BrokenJournal(
-            f"block {row[0]}: {', '.join(BLOCK_FIELDS[i] for i in differing)} differ from the "
-            f"journal (database {[row[i] for i in differing]}, "
-            f"journal {[expected[BLOCK_FIELDS[i]] for i in differing]})"
-        )
-    if compared != len(state.block_rows):  # block ids are unique, so some were not seen
+        if list(row) != replayed and (broken is None or row[0] < broken[0]):
+            broken = row  # enums equal their stored values, so only a real difference
+    if broken is not None:
+        _raise_block_difference(broken, state)
+    if compared != len(rows):  # block ids are unique, so some were not seen
         seen = {row[0] for row in stream_rows(connection, select(t.blocks.c.block_id))}
-        missing = set(state.block_rows) - seen
+        missing = set(rows) - seen
         raise BrokenJournal(f"block {min(missing)} is in the journal but not the database")
     balances = {
         (r.account_id, r.approach_id, r.vintage): r.quantity_t
@@ -241,6 +243,19 @@ def _compare_projections(connection: Connection, state: LedgerState) -> None:
         raise BrokenJournal(
             "first-transferred quantities per authorization differ from the journal"
         )
+
+
+def _raise_block_difference(row: tuple[Any, ...], state: LedgerState) -> None:
+    replayed = state.block_rows.get(row[0])
+    if replayed is None:
+        raise BrokenJournal(f"block {row[0]} is in the database but not the journal")
+    expected = block_to_dict(state.blocks[row[0]])
+    differing = [i for i, value in enumerate(row) if value != replayed[i]]
+    raise BrokenJournal(
+        f"block {row[0]}: {', '.join(BLOCK_FIELDS[i] for i in differing)} differ from the "
+        f"journal (database {[row[i] for i in differing]}, "
+        f"journal {[expected[BLOCK_FIELDS[i]] for i in differing]})"
+    )
 
 
 def make_checkpoint(engine: Engine, key_dir: Path) -> dict[str, Any]:
