@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import Account, AccountKind, Purpose
@@ -138,3 +138,18 @@ def test_usage_upsert_adds_to_an_existing_row(registry: Engine) -> None:
         (AUTHORIZATION_ID, Purpose.NDC.value, 500)
     ]
     assert verify(registry).ok
+
+
+def test_a_failing_read_raises_the_database_error_and_keeps_nothing(registry: Engine) -> None:
+    if registry.dialect.name != "postgresql":
+        pytest.skip("SQLite compares a text vintage without complaint")
+    before = journal_length(registry)
+
+    def work(connection: object) -> None:
+        tx = LedgerTransaction(connection, "tester")  # type: ignore[arg-type]
+        tx.append("PartyRegistered", None, {"party": {"code": "AAA", "name": "A"}})
+        tx.held_blocks("KOR01-HOLDING", APPROACH_ID, "not a year")  # type: ignore[arg-type]
+
+    with pytest.raises(DataError):
+        run_transaction(registry, work)
+    assert journal_length(registry) == before

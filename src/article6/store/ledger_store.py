@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
 
 from article6.domain import codec
@@ -91,17 +92,18 @@ class LedgerTransaction:
     ) -> None:
         self._connection = connection
         self._pending: list[tuple[Executable, Any]] = []
-        self._pipelined = connection.dialect.driver == "psycopg"
+        self._direct = _Direct(connection) if connection.dialect.driver == "psycopg" else None
         self._accounts: dict[str, Account] = {}
         self.actor_id = actor_id
         self.recorded_at = (clock or datetime.now(UTC)).isoformat(timespec="microseconds")
-        head = connection.execute(_LOCK_HEAD).one_or_none()
-        if head is None:
+        heads = self._read(_LOCK_HEAD)
+        if not heads:
             raise InvariantViolation("the database has no journal head: run `article6 db upgrade`")
-        self.seq: int = head.seq
-        self.hash: str = head.hash
-        self._next_block_id: int = head.next_block_id
-        self._next_issuance_id: int = head.next_issuance_id
+        head = heads[0]
+        self.seq: int = head[1]
+        self.hash: str = head[2]
+        self._next_block_id: int = head[3]
+        self._next_issuance_id: int = head[4]
         self.events: list[Event] = []
 
     # --- the connection and queued writes -----------------------------------
@@ -124,19 +126,18 @@ class LedgerTransaction:
         retried) and the transaction rolls back.
         """
         pending, self._pending = self._pending, []
-        if len(pending) > 1 and self._pipelined:
-            driver = self._connection.connection.driver_connection
-            try:
-                with driver.pipeline():  # type: ignore[union-attr]
-                    for statement, parameters in pending:
-                        self._connection.execute(statement, parameters)
-            except psycopg.Error as exc:
-                raise DBAPIError.instance(
-                    None, None, exc, psycopg.Error, dialect=self._connection.dialect
-                ) from exc
+        if self._direct is not None:
+            self._direct.write(pending)
             return
         for statement, parameters in pending:
             self._connection.execute(statement, parameters)
+
+    def _read(self, statement: Executable, parameters: Any = None) -> list[tuple[Any, ...]]:
+        """Rows of a hot read, as tuples in the statement's column order."""
+        self.flush()
+        if self._direct is not None:
+            return self._direct.read(statement, parameters)
+        return [tuple(row) for row in self._connection.execute(statement, parameters)]
 
     # --- ids and the chain -------------------------------------------------
 
@@ -229,9 +230,10 @@ class LedgerTransaction:
                 )
                 if len(missing) <= 4:
                     _SELECT_ACCOUNTS[len(missing)] = statement
-            rows = self.connection.execute(statement, {f"a{i}": a for i, a in enumerate(missing)})
+            rows = self._read(statement, {f"a{i}": a for i, a in enumerate(missing)})
             for row in rows:
-                self._accounts[row.account_id] = codec.account_from_dict(row._asdict())
+                account = codec.account_from_dict(dict(zip(_ACCOUNT_FIELDS, row, strict=True)))
+                self._accounts[account.account_id] = account
         return {a: self._accounts[a] for a in account_ids if a in self._accounts}
 
     def approach(self, approach_id: str) -> Approach | None:
@@ -358,7 +360,7 @@ class LedgerTransaction:
             parameters["limit"] = limit
         statement = _held_statement(tuple(sorted(parameters)), authorized)
         parameters["account_id"] = account_id
-        return [row_to_block(r) for r in self.connection.execute(statement, parameters)]
+        return [row_to_block(r) for r in self._read(statement, parameters)]
 
     def blocks_by_id(self, block_ids: Iterable[int]) -> dict[int, Block]:
         ids = sorted(set(block_ids))
@@ -469,6 +471,8 @@ _UPDATE_HEAD = (
 
 _INSERT_EVENT = insert(t.journal)
 
+_ACCOUNT_FIELDS = tuple(t.accounts.c.keys())
+
 _INSERT_BLOCK = insert(t.blocks)
 
 # Account reads by number of ids (the common one and two are built once).
@@ -522,6 +526,87 @@ def _held_statement(filters: tuple[str, ...], authorized: bool | None) -> Select
 _BALANCES_KEY = (t.balances, ("account_id", "approach_id", "vintage"))
 _USAGE_KEY = (t.authorization_usage, ("authorization_id", "purpose"))
 _UPSERTS: dict[tuple[str, str], Insert] = {}
+
+
+class _Direct:
+    """Statements run on the psycopg connection itself, compiled once each.
+
+    A transfer runs eight statements, and SQLAlchemy's work around each one
+    (compiled-cache lookup, parameter and result objects) takes longer than
+    PostgreSQL takes to run it. The ledger's hot statements are therefore
+    compiled once per parameter names into the driver's SQL and run on its
+    cursor; the queued writes go as one pipeline. Driver errors are raised as
+    SQLAlchemy's, so conflicts are still retried and constraint errors keep
+    their type. Only statements whose parameters need no conversion by
+    SQLAlchemy (plain strings, numbers, booleans) may go this way.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._dialect = connection.dialect
+        driver: Any = connection.connection.driver_connection
+        self._driver = driver
+        self._cursor: Any = driver.cursor()
+
+    def read(self, statement: Executable, parameters: Any) -> list[tuple[Any, ...]]:
+        sql, bind = self._compiled(statement, parameters)
+        try:
+            self._cursor.execute(sql, bind(parameters))
+            return self._cursor.fetchall()  # type: ignore[no-any-return]
+        except psycopg.Error as exc:
+            raise self._error(sql, exc) from exc
+
+    def write(self, pending: list[tuple[Executable, Any]]) -> None:
+        if not pending:
+            return
+        try:
+            with self._driver.pipeline():
+                for statement, parameters in pending:
+                    sql, bind = self._compiled(statement, parameters)
+                    if isinstance(parameters, list):
+                        self._cursor.executemany(sql, [bind(p) for p in parameters])
+                    else:
+                        self._cursor.execute(sql, bind(parameters))
+        except psycopg.Error as exc:
+            raise self._error(None, exc) from exc
+
+    def _compiled(self, statement: Executable, parameters: Any) -> tuple[str, _Bind]:
+        """The SQL text and the parameter builder for this statement and these names."""
+        first = parameters[0] if isinstance(parameters, list) else parameters
+        keys = tuple(first or ())
+        key = (id(statement), keys)
+        found = _COMPILED.get(key)
+        if found is None or found[0] is not statement:
+            compiled = statement.compile(  # type: ignore[attr-defined]
+                dialect=self._dialect, column_keys=list(keys)
+            )
+            found = (statement, compiled.string, _binder(compiled))
+            _COMPILED[key] = found
+        return found[1], found[2]
+
+    def _error(self, sql: str | None, exc: psycopg.Error) -> Exception:
+        return DBAPIError.instance(sql, None, exc, psycopg.Error, dialect=self._dialect)
+
+
+_Bind = Callable[[Any], dict[str, Any]]
+
+
+def _binder(compiled: Compiled) -> _Bind:
+    """Parameters as SQLAlchemy would send them: bound literals filled in, then each
+    value through its type's conversion (booleans are checked to be booleans)."""
+    processors = dict(compiled._bind_processors)  # type: ignore[attr-defined]
+
+    def bind(parameters: Any) -> dict[str, Any]:
+        values: dict[str, Any] = compiled.construct_params(parameters)  # type: ignore[assignment]
+        for name, process in processors.items():
+            if name in values:
+                values[name] = process(values[name])
+        return values
+
+    return bind
+
+
+# Compiled statements by (statement, parameter names); statements are module constants.
+_COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Executable, str, _Bind]] = {}
 
 
 def _upsert(dialect: str, key: tuple[Table, tuple[str, ...]]) -> Insert:
