@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from article6.domain.errors import ActionRefused, RejectionCode
@@ -22,6 +22,7 @@ from article6.services.reference_case import (
     load_setup,
 )
 from article6.services.verify import verify
+from article6.store import ledger_store
 from article6.store import tables as t
 from article6.store.database import run_transaction
 from article6.store.ledger_store import LedgerTransaction
@@ -153,3 +154,16 @@ def test_a_failing_read_raises_the_database_error_and_keeps_nothing(registry: En
     with pytest.raises(DataError):
         run_transaction(registry, work)
     assert journal_length(registry) == before
+
+
+def test_statements_built_on_the_fly_do_not_pile_up(registry: Engine) -> None:
+    with registry.connect() as connection, connection.begin():
+        tx = LedgerTransaction(connection, "tester")
+        for i in range(ledger_store._COMPILED_MAX + 50):
+            statement = update(t.parties).where(t.parties.c.code == "ZZZ").values(name=f"n{i}")
+            tx.write(statement, {})
+        tx.flush()
+        assert len(ledger_store._COMPILED) <= ledger_store._COMPILED_MAX
+        many = [f"KOR01-NONE{i}" for i in range(6)] + ["KOR01-HOLDING"]
+        assert list(tx.accounts(*many)) == ["KOR01-HOLDING"]
+        connection.rollback()

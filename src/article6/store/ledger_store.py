@@ -115,7 +115,12 @@ class LedgerTransaction:
         return self._connection
 
     def write(self, statement: Executable, parameters: Any = None) -> None:
-        """Queue a write that returns nothing; it is sent before the next read."""
+        """Queue a write that returns nothing; it is sent before the next read.
+
+        The statement should be built once (a module constant), with plain bound
+        parameters (no expanding IN lists): on PostgreSQL it is compiled once for
+        the driver and reused.
+        """
         self._pending.append((statement, parameters))
 
     def flush(self) -> None:
@@ -537,8 +542,8 @@ class _Direct:
     compiled once per parameter names into the driver's SQL and run on its
     cursor; the queued writes go as one pipeline. Driver errors are raised as
     SQLAlchemy's, so conflicts are still retried and constraint errors keep
-    their type. Only statements whose parameters need no conversion by
-    SQLAlchemy (plain strings, numbers, booleans) may go this way.
+    their type. Parameters go through their types' conversions as SQLAlchemy
+    would send them; statements with expanding IN lists cannot go this way.
     """
 
     def __init__(self, connection: Connection) -> None:
@@ -580,6 +585,8 @@ class _Direct:
                 dialect=self._dialect, column_keys=list(keys)
             )
             found = (statement, compiled.string, _binder(compiled))
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.clear()  # statements built on the fly must not pile up
             _COMPILED[key] = found
         return found[1], found[2]
 
@@ -607,6 +614,7 @@ def _binder(compiled: Compiled) -> _Bind:
 
 # Compiled statements by (statement, parameter names); statements are module constants.
 _COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Executable, str, _Bind]] = {}
+_COMPILED_MAX = 256
 
 
 def _upsert(dialect: str, key: tuple[Table, tuple[str, ...]]) -> Insert:
