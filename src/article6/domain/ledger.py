@@ -154,14 +154,13 @@ class LedgerState:
 
     def _apply_op(self, raw: dict[str, Any]) -> None:
         kind = raw["op"]
+        rows = self.block_rows
         if kind == "split":
             parent = self._block(raw["parent"])
             low, high = split_values(parent, raw["at"], raw["low"], raw["high"])
-            self._new(self.block_rows, low[ID], low)
-            self._new(self.block_rows, high[ID], high)
-            parent = parent.copy()
-            parent[STATE] = BlockState.SPLIT
-            self.block_rows[parent[ID]] = parent
+            self._new(rows, low[ID], low)
+            self._new(rows, high[ID], high)
+            parent[STATE] = BlockState.SPLIT  # each list belongs to the state alone
         elif kind == "move":
             self._move(raw["block"], raw["from"], raw["to"], raw["changes"])
         elif kind == "create":

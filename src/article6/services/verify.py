@@ -175,15 +175,17 @@ def _events(connection: Connection) -> Iterator[tuple[Event, bytes]]:
             raise BrokenJournal(f"event {seq}: body is not valid JSON ({exc})") from exc
         if not isinstance(body, dict):
             raise BrokenJournal(f"event {seq}: body is not a JSON object")
-        stored = (seq, command, registry_id, actor, recorded_at)
-        inside = (
-            body.get("seq"),
-            body.get("command"),
-            body.get("registry_id"),
-            body.get("actor"),
-            body.get("recorded_at"),
-        )
-        if stored != inside:
+        if (
+            body.get("seq") != seq
+            or body.get("command") != command
+            or body.get("registry_id") != registry_id
+            or body.get("actor") != actor
+            or body.get("recorded_at") != recorded_at
+        ):
+            stored = (seq, command, registry_id, actor, recorded_at)
+            inside = tuple(
+                body.get(k) for k in ("seq", "command", "registry_id", "actor", "recorded_at")
+            )
             raise BrokenJournal(f"event {seq}: columns {stored} differ from its body {inside}")
         if "payload" not in body:
             raise BrokenJournal(f"event {seq}: body has no payload")
