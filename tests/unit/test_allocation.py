@@ -152,3 +152,29 @@ def test_no_tonne_is_lost_or_created(
     assert totals.get(Recipient.ACQUIRER, 0) <= cap
     total = sum(sizes)
     assert totals[Recipient.ADAPTATION_FUND] == total * sop.numerator // sop.denominator
+    # OMGE may wait for a later issuance when both shares round up on a small one,
+    # never by more than a tonne, and never ahead of its entitlement.
+    omge_due = total * omge.numerator // omge.denominator
+    assert omge_due - 1 <= totals[Recipient.OMGE] <= omge_due
+
+
+def test_shares_rounding_up_together_never_take_tonnes_that_do_not_exist() -> None:
+    rules = AllocationRules(
+        host_share=Fraction(1, 10),
+        acquirer_cap_t=400_000,
+        share_of_proceeds=Fraction(5, 100),
+        omge_share=Fraction(2, 100),
+    )
+    # At 100 t cumulated, 5 % and 2 % both reach a new whole tonne: a 1 t
+    # issuance can carry only one of them, so OMGE takes its tonne next time.
+    per_issuance, totals = run(rules, [99, 1, 1])
+    assert per_issuance[1] == {
+        Recipient.ADAPTATION_FUND: 1,
+        Recipient.OMGE: 0,
+        Recipient.HOST: 0,
+        Recipient.ACQUIRER: 0,
+        Recipient.REMAINDER: 0,
+    }
+    assert per_issuance[2][Recipient.OMGE] == 1
+    assert totals[Recipient.ADAPTATION_FUND] == 5 and totals[Recipient.OMGE] == 2
+    assert sum(totals.values()) == 101

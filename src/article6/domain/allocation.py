@@ -97,13 +97,17 @@ def allocate(
     def cumulative(share: Fraction, base: int) -> int:
         return floor(base * share)
 
+    # Each share catches up on its cumulative entitlement, in the order of the
+    # rules and never beyond what this issuance holds: when the share of
+    # proceeds and OMGE both round up on a small issuance, OMGE waits for the
+    # next one instead of taking tonnes that do not exist.
     parts: dict[Recipient, int] = {}
-    parts[Recipient.ADAPTATION_FUND] = cumulative(
-        rules.share_of_proceeds, issued_after
-    ) - before.get(Recipient.ADAPTATION_FUND, 0)
-    parts[Recipient.OMGE] = cumulative(rules.omge_share, issued_after) - before.get(
-        Recipient.OMGE, 0
+    proceeds_due = cumulative(rules.share_of_proceeds, issued_after) - before.get(
+        Recipient.ADAPTATION_FUND, 0
     )
+    parts[Recipient.ADAPTATION_FUND] = min(max(proceeds_due, 0), quantity_t)
+    omge_due = cumulative(rules.omge_share, issued_after) - before.get(Recipient.OMGE, 0)
+    parts[Recipient.OMGE] = min(max(omge_due, 0), quantity_t - parts[Recipient.ADAPTATION_FUND])
     net_after = (
         issued_after
         - cumulative(rules.share_of_proceeds, issued_after)
