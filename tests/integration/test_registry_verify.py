@@ -3,17 +3,19 @@ signed by the registries detect rewritten history; the CLI exits accordingly."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, select, text, update
 from typer.testing import CliRunner
 
 from article6.cli.main import app
 from article6.services.reference_case import load_reference_flows, load_setup
 from article6.services.verify import make_checkpoint, verify
 from article6.store import tables as t
+from article6.store.database import stream_rows
 
 
 @pytest.fixture
@@ -170,3 +172,56 @@ def test_cli_demo_verify_checkpoint_and_holdings(
     tamper(make_engine(engine_url), update(t.blocks).where(t.blocks.c.block_id == 2).values(last=1))
     result = runner.invoke(app, ["registry", "verify"])
     assert result.exit_code == 1
+
+
+def test_changed_recorded_at_column_is_named(loaded: Engine) -> None:
+    tamper(
+        loaded,
+        update(t.journal).where(t.journal.c.seq == 12).values(recorded_at="2020-01-01T00:00:00"),
+    )
+    report = verify(loaded)
+    assert not report.ok
+    assert report.problem is not None and report.problem.startswith("event 12: columns")
+
+
+def test_block_column_with_an_impossible_value_is_named(loaded: Engine) -> None:
+    tamper(loaded, update(t.blocks).where(t.blocks.c.block_id == 3).values(state="lost"))
+    report = verify(loaded)
+    assert not report.ok
+    assert report.problem is not None and "block 3: state" in report.problem
+
+
+def test_deleted_block_row_is_named(loaded: Engine) -> None:
+    with loaded.connect() as connection:
+        last = connection.execute(text("SELECT max(block_id) FROM blocks")).scalar_one()
+    tamper(loaded, t.blocks.delete().where(t.blocks.c.block_id == last))
+    report = verify(loaded)
+    assert not report.ok
+    assert f"block {last} is in the journal but not the database" in str(report.problem)
+
+
+def test_verify_leaves_garbage_collection_as_it_found_it(loaded: Engine) -> None:
+    assert gc.isenabled()
+    assert verify(loaded).ok and gc.isenabled()
+    tamper(loaded, t.journal.delete().where(t.journal.c.seq == 10))
+    assert not verify(loaded).ok and gc.isenabled()
+    gc.disable()
+    try:
+        verify(loaded)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_stream_rows_gives_every_row_in_order_whatever_the_batch(loaded: Engine) -> None:
+    query = select(t.journal.c.seq, t.journal.c.hash).order_by(t.journal.c.seq)
+    with loaded.connect() as connection:
+        expected = [tuple(row) for row in connection.execute(query)]
+        for batch in (1, 7, 5000):
+            assert list(stream_rows(connection, query, batch)) == expected
+        # Two streams open at once on one connection stay apart.
+        pairs = zip(
+            stream_rows(connection, query, 3), stream_rows(connection, query, 4), strict=True
+        )
+        assert all(a == b for a, b in pairs)
+    assert len(expected) > 20

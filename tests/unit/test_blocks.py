@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from article6.domain.blocks import (
+    ACCOUNT_ID,
+    BLOCK_FIELDS,
+    FIRST,
+    ID,
+    LAST,
+    STATE,
+    UNDERLYING_FIRST,
     MoveBlock,
     SplitBlock,
     block_from_dict,
     block_to_dict,
+    block_values,
     move,
+    move_values,
     overlapping,
     plan_range,
     plan_take,
     split,
+    split_values,
 )
 from article6.domain.errors import ActionRefused, InvariantViolation, RejectionCode
-from article6.domain.model import BlockState, Purpose
+from article6.domain.model import Block, BlockState, Purpose
 from tests_support import make_block
 
 
@@ -155,3 +166,52 @@ def test_plan_take_conserves_units_and_tiles_serials(sizes: list[int], data: st.
     serials = sorted((b.first, b.last) for b in live.values())
     assert serials[0][0] == 1 and serials[-1][1] == total
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(serials))
+
+
+def test_block_values_follow_the_field_order_and_give_the_block_back() -> None:
+    assert tuple(f.name for f in fields(Block)) == BLOCK_FIELDS
+    block = make_block(purpose=Purpose.NDC, use_year=2030, authorization_version=2)
+    values = block_values(block)
+    assert [values[i] for i in (ID, FIRST, LAST, ACCOUNT_ID, STATE)] == [
+        block.block_id,
+        block.first,
+        block.last,
+        block.account_id,
+        block.state,
+    ]
+    assert Block(*values) == block
+
+
+def test_split_values_leave_the_parent_unchanged() -> None:
+    parent = block_values(make_block(first=1, last=100))
+    before = list(parent)
+    low, high = split_values(parent, 41, 7, 8)
+    assert parent == before
+    assert (low[ID], low[FIRST], low[LAST]) == (7, 1, 40)
+    assert (high[ID], high[FIRST], high[LAST], high[UNDERLYING_FIRST]) == (8, 41, 100, 5041)
+
+
+def test_move_values_decode_changes_and_refuse_like_move() -> None:
+    held = block_values(make_block())
+    moved = move_values(held, "KOR01-NDC-USE", {"state": "used", "purpose": "NDC"})
+    assert moved[STATE] is BlockState.USED and held[STATE] is BlockState.HELD
+    assert Block(*moved) == move(make_block(), "KOR01-NDC-USE", {"state": "used", "purpose": "NDC"})
+    with pytest.raises(InvariantViolation, match="vintage"):
+        move_values(held, "KOR01-HOLDING", {"vintage": 2026})
+    with pytest.raises(InvariantViolation, match="cannot move"):
+        move_values(moved, "KOR01-HOLDING", {})
+    with pytest.raises(ValueError):
+        move_values(held, "KOR01-HOLDING", {"state": "lost"})
+
+
+@given(
+    first=st.integers(min_value=1, max_value=1_000),
+    size=st.integers(min_value=2, max_value=1_000),
+    data=st.data(),
+)
+def test_split_on_values_and_on_blocks_agree(first: int, size: int, data: st.DataObject) -> None:
+    block = make_block(first=first, last=first + size - 1)
+    at = data.draw(st.integers(min_value=first + 1, max_value=first + size - 1))
+    low, high = split(block, at, 10, 11)
+    low_values, high_values = split_values(block_values(block), at, 10, 11)
+    assert (Block(*low_values), Block(*high_values)) == (low, high)

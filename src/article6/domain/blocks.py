@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from article6.domain.errors import ActionRefused, InvariantViolation, RejectionCode
@@ -55,31 +56,106 @@ MUTABLE_ATTRIBUTES = frozenset(
 
 def split(block: Block, at: int, low_id: int, high_id: int) -> tuple[Block, Block]:
     """Split a held block at serial `at`; the parent itself is then marked split."""
-    if block.state is not BlockState.HELD:
-        raise InvariantViolation(f"block {block.block_id} is {block.state}, cannot be split")
-    if not block.first < at <= block.last:
-        raise InvariantViolation(
-            f"split point {at} outside ({block.first}, {block.last}] of block {block.block_id}"
-        )
-    low = replace(block, block_id=low_id, parent_id=block.block_id, last=at - 1)
-    high = replace(block, block_id=high_id, parent_id=block.block_id, first=at)
-    if block.underlying_first is not None:
-        high = replace(high, underlying_first=block.underlying_first + (at - block.first))
-    return low, high
+    low, high = split_values(block_values(block), at, low_id, high_id)
+    return Block(*low), Block(*high)
 
 
 def move(block: Block, to_account: str, changes: Mapping[str, Any]) -> Block:
-    unknown = set(changes) - MUTABLE_ATTRIBUTES
+    return Block(*move_values(block_values(block), to_account, changes))
+
+
+# --- the same rules on a block's values ----------------------------------------------
+#
+# Replaying a long journal splits and moves blocks hundreds of thousands of
+# times. Building a frozen dataclass for every step costs more than everything
+# else verify does, so replay keeps each block as a list of its values in
+# BLOCK_FIELDS order (enums as their members) and `split` and `move` above are
+# these same functions on a `Block`: one rule, two representations.
+
+BLOCK_FIELDS = (
+    "block_id",
+    "issuance_id",
+    "parent_id",
+    "first",
+    "last",
+    "account_id",
+    "state",
+    "approach_id",
+    "originating_registry",
+    "first_transferring_party",
+    "vintage",
+    "metric",
+    "mitigation_type",
+    "authorization_id",
+    "authorization_version",
+    "first_transferred",
+    "purpose",
+    "use_year",
+    "underlying_registry",
+    "underlying_first",
+)
+
+BlockValues = list[Any]
+
+ID = BLOCK_FIELDS.index("block_id")
+ISSUANCE_ID = BLOCK_FIELDS.index("issuance_id")
+PARENT_ID = BLOCK_FIELDS.index("parent_id")
+FIRST = BLOCK_FIELDS.index("first")
+LAST = BLOCK_FIELDS.index("last")
+ACCOUNT_ID = BLOCK_FIELDS.index("account_id")
+STATE = BLOCK_FIELDS.index("state")
+APPROACH_ID = BLOCK_FIELDS.index("approach_id")
+VINTAGE = BLOCK_FIELDS.index("vintage")
+AUTHORIZATION_ID = BLOCK_FIELDS.index("authorization_id")
+AUTHORIZATION_VERSION = BLOCK_FIELDS.index("authorization_version")
+FIRST_TRANSFERRED = BLOCK_FIELDS.index("first_transferred")
+PURPOSE = BLOCK_FIELDS.index("purpose")
+UNDERLYING_FIRST = BLOCK_FIELDS.index("underlying_first")
+
+_values_of = attrgetter(*BLOCK_FIELDS)
+_CHANGE_INDEX = {name: BLOCK_FIELDS.index(name) for name in MUTABLE_ATTRIBUTES}
+
+
+def block_values(block: Block) -> BlockValues:
+    """A block's values in BLOCK_FIELDS order; `Block(*values)` gives the block back."""
+    return list(_values_of(block))
+
+
+def split_values(
+    values: BlockValues, at: int, low_id: int, high_id: int
+) -> tuple[BlockValues, BlockValues]:
+    """`split` on values: the low `[first, at - 1]` and high `[at, last]` children."""
+    if values[STATE] is not BlockState.HELD:
+        raise InvariantViolation(f"block {values[ID]} is {values[STATE]}, cannot be split")
+    if not values[FIRST] < at <= values[LAST]:
+        raise InvariantViolation(
+            f"split point {at} outside ({values[FIRST]}, {values[LAST]}] of block {values[ID]}"
+        )
+    low = values.copy()
+    low[ID], low[PARENT_ID], low[LAST] = low_id, values[ID], at - 1
+    high = values.copy()
+    high[ID], high[PARENT_ID], high[FIRST] = high_id, values[ID], at
+    if values[UNDERLYING_FIRST] is not None:
+        high[UNDERLYING_FIRST] = values[UNDERLYING_FIRST] + (at - values[FIRST])
+    return low, high
+
+
+def move_values(values: BlockValues, to_account: str, changes: Mapping[str, Any]) -> BlockValues:
+    """`move` on values: the block in `to_account` with `changes` decoded and applied."""
+    unknown = [name for name in changes if name not in _CHANGE_INDEX]
     if unknown:
         raise InvariantViolation(f"attributes {sorted(unknown)} of a block never change")
-    if block.state is not BlockState.HELD:
-        raise InvariantViolation(f"block {block.block_id} is {block.state} and cannot move")
-    decoded = dict(changes)
-    if "state" in decoded:
-        decoded["state"] = BlockState(decoded["state"])
-    if decoded.get("purpose") is not None:
-        decoded["purpose"] = Purpose(decoded["purpose"])
-    return replace(block, account_id=to_account, **decoded)
+    if values[STATE] is not BlockState.HELD:
+        raise InvariantViolation(f"block {values[ID]} is {values[STATE]} and cannot move")
+    moved = values.copy()
+    moved[ACCOUNT_ID] = to_account
+    for name, value in changes.items():
+        if name == "state":
+            value = BlockState(value)
+        elif name == "purpose" and value is not None:
+            value = Purpose(value)
+        moved[_CHANGE_INDEX[name]] = value
+    return moved
 
 
 def selection_order(block: Block) -> tuple[int, int, int]:
@@ -202,30 +278,6 @@ def op_from_dict(data: Mapping[str, Any]) -> Op:
     if kind == "move":
         return MoveBlock(data["block"], data["from"], data["to"], data["changes"])
     raise InvariantViolation(f"unknown block operation {kind!r}")
-
-
-BLOCK_FIELDS = (
-    "block_id",
-    "issuance_id",
-    "parent_id",
-    "first",
-    "last",
-    "account_id",
-    "state",
-    "approach_id",
-    "originating_registry",
-    "first_transferring_party",
-    "vintage",
-    "metric",
-    "mitigation_type",
-    "authorization_id",
-    "authorization_version",
-    "first_transferred",
-    "purpose",
-    "use_year",
-    "underlying_registry",
-    "underlying_first",
-)
 
 
 def block_to_dict(block: Block) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 GENESIS_HASH = "0" * 64
 
 
@@ -19,6 +21,29 @@ def canonical(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def parse(data: bytes) -> Any:
+    """Decode a stored body (its UTF-8 bytes) exactly as `json.loads` decodes its text, faster.
+
+    orjson decodes the JSON written here to the same values a few times faster,
+    which matters when verify reads every event. It reads integers beyond 64
+    bits as floats, so a body with a run of 19 or more digits (anywhere, even in
+    a string) goes to the standard library, as does whatever orjson refuses
+    (NaN, lone surrogates, invalid JSON): the result, or the error, is always
+    `json.loads`'s.
+    """
+    if _LONG_DIGIT_RUN not in data.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data.decode("utf-8"))
+
+
+# Every digit becomes "0" (and nothing else does), so a run of 19 digits is a run of 19 zeros.
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def chain_hash(previous_hash: str, body: bytes) -> str:

@@ -232,7 +232,7 @@ def prepare_first_transfer(
     )
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
-        source, target = _account(tx, from_account), _account(tx, to_account)
+        source, target = _accounts(tx, from_account, to_account)
         authorize(
             actor,
             Command.FIRST_TRANSFER,
@@ -307,7 +307,7 @@ def prepare_transfer(
     request = _request(from_account, to_account, selection, action_date)
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
-        source, target = _account(tx, from_account), _account(tx, to_account)
+        source, target = _accounts(tx, from_account, to_account)
         authorize(
             actor, Command.TRANSFER, Target(party=identifiers.registry_party(source.registry_id))
         )
@@ -371,7 +371,7 @@ def prepare_use_units(
     kind = AccountKind.NDC_USE if purpose is Purpose.NDC else AccountKind.OIMP_USE
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
-        source, target = _account(tx, from_account), _account(tx, target_id)
+        source, target = _accounts(tx, from_account, target_id)
         authorize(
             actor, Command.USE_UNITS, Target(party=identifiers.registry_party(source.registry_id))
         )
@@ -458,7 +458,7 @@ def prepare_cancel_units(
     request = _request(from_account, target_id, selection, action_date, kind=kind, reason=reason)
 
     def handle(tx: LedgerTransaction) -> dict[str, Any]:
-        source, target = _account(tx, from_account), _account(tx, target_id)
+        source, target = _accounts(tx, from_account, target_id)
         authorize(
             actor,
             Command.CANCEL_UNITS,
@@ -538,6 +538,17 @@ def _account(tx: LedgerTransaction, account_id: str) -> Account:
     if account is None:
         raise ActionRefused(RejectionCode.UNKNOWN_ACCOUNT, f"account {account_id} does not exist")
     return account
+
+
+def _accounts(tx: LedgerTransaction, source_id: str, target_id: str) -> tuple[Account, Account]:
+    """Both accounts of a movement, read together."""
+    found = tx.accounts(source_id, target_id)
+    for account_id in (source_id, target_id):
+        if account_id not in found:
+            raise ActionRefused(
+                RejectionCode.UNKNOWN_ACCOUNT, f"account {account_id} does not exist"
+            )
+    return found[source_id], found[target_id]
 
 
 def _require_kind(account: Account, kinds: set[AccountKind], doing: str) -> None:

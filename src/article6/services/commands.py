@@ -89,20 +89,24 @@ def execute(
             if earlier is not None:
                 return earlier
         details = handler(tx)
-        tx.close()
         receipt = Receipt(command=command, seq=tx.seq, hash=tx.hash, details=details)
         if idempotency_key is not None:
-            connection.execute(
-                insert(t.idempotency).values(
-                    key=idempotency_key,
-                    command=command,
-                    request_hash=request_hash,
-                    result=json.dumps(receipt.to_dict()),
-                )
+            tx.write(
+                _INSERT_IDEMPOTENCY,
+                {
+                    "key": idempotency_key,
+                    "command": command,
+                    "request_hash": request_hash,
+                    "result": json.dumps(receipt.to_dict()),
+                },
             )
+        tx.close()  # the key, the events and the new head reach the database together
         return receipt
 
     return run_transaction(engine, work)
+
+
+_INSERT_IDEMPOTENCY = insert(t.idempotency)
 
 
 def _earlier_result(

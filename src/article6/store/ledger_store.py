@@ -3,19 +3,41 @@
 `LedgerTransaction` locks the journal head when it opens, hands out block and
 issuance ids, appends events to the chain and applies block operations to the
 projections. Services use it; nothing else writes these tables.
+
+A command's writes (events, block rows, balances, the new head) are queued and
+sent together before the next read and at `close`: on PostgreSQL in one
+pipeline, so a transfer waits for the network once for all of them instead of
+once per statement. Every read goes through `connection`, which sends the queue
+first, so a command always reads its own writes.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, and_, bindparam, func, insert, select, update
+import psycopg
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Executable,
+    Insert,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Compiled
+from sqlalchemy.exc import DBAPIError
 
 from article6.domain import codec
 from article6.domain.blocks import (
@@ -68,17 +90,59 @@ class LedgerTransaction:
     def __init__(
         self, connection: Connection, actor_id: str, clock: datetime | None = None
     ) -> None:
-        self.connection = connection
+        self._connection = connection
+        self._pending: list[tuple[Executable, Any]] = []
+        self._direct = _Direct(connection) if connection.dialect.driver == "psycopg" else None
+        self._accounts: dict[str, Account] = {}
         self.actor_id = actor_id
         self.recorded_at = (clock or datetime.now(UTC)).isoformat(timespec="microseconds")
-        head = connection.execute(_LOCK_HEAD).one_or_none()
-        if head is None:
+        heads = self._read(_LOCK_HEAD)
+        if not heads:
             raise InvariantViolation("the database has no journal head: run `article6 db upgrade`")
-        self.seq: int = head.seq
-        self.hash: str = head.hash
-        self._next_block_id: int = head.next_block_id
-        self._next_issuance_id: int = head.next_issuance_id
+        head = heads[0]
+        self.seq: int = head[1]
+        self.hash: str = head[2]
+        self._next_block_id: int = head[3]
+        self._next_issuance_id: int = head[4]
         self.events: list[Event] = []
+
+    # --- the connection and queued writes -----------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        """The open connection, once every queued write has been sent."""
+        self.flush()
+        return self._connection
+
+    def write(self, statement: Executable, parameters: Any = None) -> None:
+        """Queue a write that returns nothing; it is sent before the next read.
+
+        The statement should be built once (a module constant), with plain bound
+        parameters (no expanding IN lists): on PostgreSQL it is compiled once for
+        the driver and reused.
+        """
+        self._pending.append((statement, parameters))
+
+    def flush(self) -> None:
+        """Send the queued writes in order; on PostgreSQL as one pipeline.
+
+        A failed statement fails the whole command as it would have unqueued:
+        the driver's error is raised as SQLAlchemy's (so deadlocks are still
+        retried) and the transaction rolls back.
+        """
+        pending, self._pending = self._pending, []
+        if self._direct is not None:
+            self._direct.write(pending)
+            return
+        for statement, parameters in pending:
+            self._connection.execute(statement, parameters)
+
+    def _read(self, statement: Executable, parameters: Any = None) -> list[tuple[Any, ...]]:
+        """Rows of a hot read, as tuples in the statement's column order."""
+        self.flush()
+        if self._direct is not None:
+            return self._direct.read(statement, parameters)
+        return [tuple(row) for row in self._connection.execute(statement, parameters)]
 
     # --- ids and the chain -------------------------------------------------
 
@@ -105,7 +169,7 @@ class LedgerTransaction:
             self.hash,
             chain_hash(self.hash, body),
         )
-        self.connection.execute(
+        self.write(
             _INSERT_EVENT,
             {
                 "seq": event.seq,
@@ -123,8 +187,8 @@ class LedgerTransaction:
         return event
 
     def close(self) -> None:
-        """Store the new head; call once, after the command's last append."""
-        self.connection.execute(
+        """Store the new head and send every queued write; call once, after the last append."""
+        self.write(
             _UPDATE_HEAD,
             {
                 "h_seq": self.seq,
@@ -133,6 +197,7 @@ class LedgerTransaction:
                 "h_issuance": self._next_issuance_id,
             },
         )
+        self.flush()
 
     # --- reference data ---------------------------------------------------------
 
@@ -153,8 +218,28 @@ class LedgerTransaction:
         return None if row is None else Entity(**row._asdict())
 
     def account(self, account_id: str) -> Account | None:
-        row = self.connection.execute(_SELECT_ACCOUNT, {"a_id": account_id}).first()
-        return None if row is None else codec.account_from_dict(row._asdict())
+        return self.accounts(account_id).get(account_id)
+
+    def accounts(self, *account_ids: str) -> dict[str, Account]:
+        """The named accounts that exist, read in one query.
+
+        Accounts never change once opened, so the transaction keeps those it has
+        read; one it did not find is asked for again next time.
+        """
+        missing = [a for a in dict.fromkeys(account_ids) if a not in self._accounts]
+        if missing:
+            statement = _SELECT_ACCOUNTS.get(len(missing))
+            if statement is None:
+                statement = select(t.accounts).where(
+                    t.accounts.c.account_id.in_([bindparam(f"a{i}") for i in range(len(missing))])
+                )
+                if len(missing) <= 4:
+                    _SELECT_ACCOUNTS[len(missing)] = statement
+            rows = self._read(statement, {f"a{i}": a for i, a in enumerate(missing)})
+            for row in rows:
+                account = codec.account_from_dict(dict(zip(_ACCOUNT_FIELDS, row, strict=True)))
+                self._accounts[account.account_id] = account
+        return {a: self._accounts[a] for a in account_ids if a in self._accounts}
 
     def approach(self, approach_id: str) -> Approach | None:
         row = self.connection.execute(
@@ -265,40 +350,22 @@ class LedgerTransaction:
         every block, if they do not): a fragmented account of many thousand
         blocks costs the database a running sum, not Python a list of them all.
         """
-        c = t.blocks.c
-        conditions = [c.account_id == account_id, c.state == BlockState.HELD.value]
-        if approach_id is not None:
-            conditions.append(c.approach_id == approach_id)
-        if vintage is not None:
-            conditions.append(c.vintage == vintage)
-        if first_transferred is not None:
-            conditions.append(c.first_transferred == first_transferred)
-        if authorization_id is not None:
-            conditions.append(c.authorization_id == authorization_id)
-        if authorized is not None:
-            conditions.append(
-                c.authorization_id.is_not(None) if authorized else c.authorization_id.is_(None)
-            )
+        filters: dict[str, Any] = {
+            "approach_id": approach_id,
+            "vintage": vintage,
+            "first_transferred": first_transferred,
+            "authorization_id": authorization_id,
+        }
+        parameters = {name: value for name, value in filters.items() if value is not None}
         if containing is not None:
-            conditions += [c.first <= containing[0], c.last >= containing[1]]
-        if enough_t is None:
-            query = (
-                select(*BLOCK_COLUMNS)
-                .where(*conditions)
-                .order_by(c.vintage, c.issuance_id, c.first)
-            )
-            if limit is not None:
-                query = query.limit(limit)
-            return [row_to_block(r) for r in self.connection.execute(query)]
-        order = (c.vintage, c.issuance_id, c.first)
-        running = func.sum(c.last - c.first + 1).over(order_by=order).label("running_t")
-        inner = select(*BLOCK_COLUMNS, running).where(*conditions).subquery()
-        query = (
-            select(*[inner.c[name] for name in BLOCK_FIELDS])
-            .where(inner.c.running_t - (inner.c.last - inner.c.first + 1) < enough_t)
-            .order_by(inner.c.vintage, inner.c.issuance_id, inner.c.first)
-        )
-        return [row_to_block(r) for r in self.connection.execute(query)]
+            parameters["containing_first"], parameters["containing_last"] = containing
+        if enough_t is not None:
+            parameters["enough_t"] = enough_t
+        if limit is not None:
+            parameters["limit"] = limit
+        statement = _held_statement(tuple(sorted(parameters)), authorized)
+        parameters["account_id"] = account_id
+        return [row_to_block(r) for r in self._read(statement, parameters)]
 
     def blocks_by_id(self, block_ids: Iterable[int]) -> dict[int, Block]:
         ids = sorted(set(block_ids))
@@ -348,13 +415,13 @@ class LedgerTransaction:
         known.update(created)
         known.update(changed)
         if created:
-            self.connection.execute(
-                insert(t.blocks),
+            self.write(
+                _INSERT_BLOCK,
                 [{**block_to_dict(b), "updated_seq": seq} for b in created.values()],
             )
         if changed:
-            self.connection.execute(
-                _UPDATE_BLOCK.values(updated_seq=seq),
+            self.write(
+                _UPDATE_BLOCK,
                 [
                     {
                         "b_id": b.block_id,
@@ -364,6 +431,7 @@ class LedgerTransaction:
                         "b_av": b.authorization_version,
                         "b_purpose": None if b.purpose is None else b.purpose.value,
                         "b_use_year": b.use_year,
+                        "b_seq": seq,
                     }
                     for b in changed.values()
                 ],
@@ -372,31 +440,25 @@ class LedgerTransaction:
         return moved
 
     def _write_balances(self, deltas: dict[tuple[str, str, int], int]) -> None:
-        """Add the deltas to the balances in one statement (insert, or add on conflict)."""
+        """Add the deltas to the balances (insert, or add on conflict), rows in key order."""
         rows = [
             {"account_id": a, "approach_id": p, "vintage": v, "quantity_t": delta}
             for (a, p, v), delta in sorted(deltas.items())
             if delta != 0
         ]
         if rows:
-            self.connection.execute(_upsert_balances(self.connection.dialect.name, rows))
+            self.write(_upsert(self._connection.dialect.name, _BALANCES_KEY), rows)
 
     def add_usage(self, authorization_id: str, purpose: Purpose, quantity_t: int) -> None:
-        key = and_(
-            t.authorization_usage.c.authorization_id == authorization_id,
-            t.authorization_usage.c.purpose == purpose.value,
+        """Add first-transferred tonnes to an authorization's usage (insert, or add on conflict)."""
+        self.write(
+            _upsert(self._connection.dialect.name, _USAGE_KEY),
+            {
+                "authorization_id": authorization_id,
+                "purpose": purpose.value,
+                "quantity_t": quantity_t,
+            },
         )
-        result = self.connection.execute(
-            update(t.authorization_usage)
-            .where(key)
-            .values(quantity_t=t.authorization_usage.c.quantity_t + quantity_t)
-        )
-        if result.rowcount == 0:
-            self.connection.execute(
-                insert(t.authorization_usage).values(
-                    authorization_id=authorization_id, purpose=purpose.value, quantity_t=quantity_t
-                )
-            )
 
 
 _LOCK_HEAD = select(t.journal_head).where(t.journal_head.c.id == 1).with_for_update()
@@ -414,21 +476,165 @@ _UPDATE_HEAD = (
 
 _INSERT_EVENT = insert(t.journal)
 
-_SELECT_ACCOUNT = select(t.accounts).where(t.accounts.c.account_id == bindparam("a_id"))
+_ACCOUNT_FIELDS = tuple(t.accounts.c.keys())
+
+_INSERT_BLOCK = insert(t.blocks)
+
+# Account reads by number of ids (the common one and two are built once).
+_SELECT_ACCOUNTS: dict[int, Select[Any]] = {}
+
+# Held-block reads by the filters they use (a handful of shapes), built once each.
+_HELD_STATEMENTS: dict[tuple[tuple[str, ...], bool | None], Select[Any]] = {}
 
 
-def _upsert_balances(dialect: str, rows: list[dict[str, Any]]) -> Insert:
-    """INSERT ... ON CONFLICT (account, approach, vintage) DO UPDATE quantity += new."""
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(t.balances).values(rows)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(t.balances).values(rows)
+def _held_statement(filters: tuple[str, ...], authorized: bool | None) -> Select[Any]:
+    """The held-blocks query for one set of filters, with every value a bound parameter.
+
+    With `enough_t`, only the shortest prefix of blocks in selection order that
+    covers that quantity: a running sum in the database, however many blocks.
+    """
+    key = (filters, authorized)
+    statement = _HELD_STATEMENTS.get(key)
+    if statement is not None:
+        return statement
+    c = t.blocks.c
+    conditions = [c.account_id == bindparam("account_id"), c.state == BlockState.HELD.value]
+    for name in ("approach_id", "vintage", "first_transferred", "authorization_id"):
+        if name in filters:
+            conditions.append(c[name] == bindparam(name))
+    if authorized is not None:
+        conditions.append(
+            c.authorization_id.is_not(None) if authorized else c.authorization_id.is_(None)
+        )
+    if "containing_first" in filters:
+        conditions += [
+            c.first <= bindparam("containing_first"),
+            c.last >= bindparam("containing_last"),
+        ]
+    order = (c.vintage, c.issuance_id, c.first)
+    if "enough_t" in filters:
+        running = func.sum(c.last - c.first + 1).over(order_by=order).label("running_t")
+        inner = select(*BLOCK_COLUMNS, running).where(*conditions).subquery()
+        statement = (
+            select(*[inner.c[name] for name in BLOCK_FIELDS])
+            .where(inner.c.running_t - (inner.c.last - inner.c.first + 1) < bindparam("enough_t"))
+            .order_by(inner.c.vintage, inner.c.issuance_id, inner.c.first)
+        )
     else:
-        raise InvariantViolation(f"balances upsert is not written for {dialect}")
-    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[t.balances.c.account_id, t.balances.c.approach_id, t.balances.c.vintage],
-        set_={"quantity_t": t.balances.c.quantity_t + statement.excluded.quantity_t},
+        statement = select(*BLOCK_COLUMNS).where(*conditions).order_by(*order)
+    if "limit" in filters:
+        statement = statement.limit(bindparam("limit", type_=BigInteger))
+    _HELD_STATEMENTS[key] = statement
+    return statement
+
+
+_BALANCES_KEY = (t.balances, ("account_id", "approach_id", "vintage"))
+_USAGE_KEY = (t.authorization_usage, ("authorization_id", "purpose"))
+_UPSERTS: dict[tuple[str, str], Insert] = {}
+
+
+class _Direct:
+    """Statements run on the psycopg connection itself, compiled once each.
+
+    A transfer runs eight statements, and SQLAlchemy's work around each one
+    (compiled-cache lookup, parameter and result objects) takes longer than
+    PostgreSQL takes to run it. The ledger's hot statements are therefore
+    compiled once per parameter names into the driver's SQL and run on its
+    cursor; the queued writes go as one pipeline. Driver errors are raised as
+    SQLAlchemy's, so conflicts are still retried and constraint errors keep
+    their type. Parameters go through their types' conversions as SQLAlchemy
+    would send them; statements with expanding IN lists cannot go this way.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._dialect = connection.dialect
+        driver: Any = connection.connection.driver_connection
+        self._driver = driver
+        self._cursor: Any = driver.cursor()
+
+    def read(self, statement: Executable, parameters: Any) -> list[tuple[Any, ...]]:
+        sql, bind = self._compiled(statement, parameters)
+        try:
+            self._cursor.execute(sql, bind(parameters))
+            return self._cursor.fetchall()  # type: ignore[no-any-return]
+        except psycopg.Error as exc:
+            raise self._error(sql, exc) from exc
+
+    def write(self, pending: list[tuple[Executable, Any]]) -> None:
+        if not pending:
+            return
+        try:
+            with self._driver.pipeline():
+                for statement, parameters in pending:
+                    sql, bind = self._compiled(statement, parameters)
+                    if isinstance(parameters, list):
+                        self._cursor.executemany(sql, [bind(p) for p in parameters])
+                    else:
+                        self._cursor.execute(sql, bind(parameters))
+        except psycopg.Error as exc:
+            raise self._error(None, exc) from exc
+
+    def _compiled(self, statement: Executable, parameters: Any) -> tuple[str, _Bind]:
+        """The SQL text and the parameter builder for this statement and these names."""
+        first = parameters[0] if isinstance(parameters, list) else parameters
+        keys = tuple(first or ())
+        key = (id(statement), keys)
+        found = _COMPILED.get(key)
+        if found is None or found[0] is not statement:
+            compiled = statement.compile(  # type: ignore[attr-defined]
+                dialect=self._dialect, column_keys=list(keys)
+            )
+            found = (statement, compiled.string, _binder(compiled))
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.clear()  # statements built on the fly must not pile up
+            _COMPILED[key] = found
+        return found[1], found[2]
+
+    def _error(self, sql: str | None, exc: psycopg.Error) -> Exception:
+        return DBAPIError.instance(sql, None, exc, psycopg.Error, dialect=self._dialect)
+
+
+_Bind = Callable[[Any], dict[str, Any]]
+
+
+def _binder(compiled: Compiled) -> _Bind:
+    """Parameters as SQLAlchemy would send them: bound literals filled in, then each
+    value through its type's conversion (booleans are checked to be booleans)."""
+    processors = dict(compiled._bind_processors)  # type: ignore[attr-defined]
+
+    def bind(parameters: Any) -> dict[str, Any]:
+        values: dict[str, Any] = compiled.construct_params(parameters)  # type: ignore[assignment]
+        for name, process in processors.items():
+            if name in values:
+                values[name] = process(values[name])
+        return values
+
+    return bind
+
+
+# Compiled statements by (statement, parameter names); statements are module constants.
+_COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Executable, str, _Bind]] = {}
+_COMPILED_MAX = 256
+
+
+def _upsert(dialect: str, key: tuple[Table, tuple[str, ...]]) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO UPDATE quantity_t += new, for many rows at once."""
+    table, columns = key
+    cached = _UPSERTS.get((dialect, table.name))
+    if cached is not None:
+        return cached
+    if dialect == "postgresql":
+        base: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        base = sqlite.insert(table)
+    else:
+        raise InvariantViolation(f"the {table.name} upsert is not written for {dialect}")
+    statement: Insert = base.on_conflict_do_update(
+        index_elements=[table.c[name] for name in columns],
+        set_={"quantity_t": table.c.quantity_t + base.excluded.quantity_t},
     )
+    _UPSERTS[(dialect, table.name)] = statement
+    return statement
 
 
 _UPDATE_BLOCK = (
@@ -441,5 +647,6 @@ _UPDATE_BLOCK = (
         authorization_version=bindparam("b_av"),
         purpose=bindparam("b_purpose"),
         use_year=bindparam("b_use_year"),
+        updated_seq=bindparam("b_seq"),
     )
 )

@@ -1,0 +1,169 @@
+"""The write side of a command on a real database: queued writes are sent before
+any read and at close (one pipeline on PostgreSQL), a failing queued write fails
+the command with nothing kept, and account reads are batched and remembered."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
+
+from article6.domain.errors import ActionRefused, RejectionCode
+from article6.domain.model import Account, AccountKind, Purpose
+from article6.services import actions, setup
+from article6.services.reference_case import (
+    APPROACH_ID,
+    AUTHORIZATION_ID,
+    KHM_REGISTRY,
+    KOR_REGISTRY,
+    load_setup,
+)
+from article6.services.verify import verify
+from article6.store import ledger_store
+from article6.store import tables as t
+from article6.store.database import run_transaction
+from article6.store.ledger_store import LedgerTransaction
+
+
+@pytest.fixture
+def registry(engine: Engine, key_dir: Path) -> Engine:
+    load_setup(engine, key_dir)
+    return engine
+
+
+def journal_length(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(t.journal)).scalar_one()
+
+
+def test_queued_writes_are_read_back_inside_the_transaction(registry: Engine) -> None:
+    with registry.connect() as connection, connection.begin():
+        tx = LedgerTransaction(connection, "tester")
+        before = tx.seq
+        tx.append("PartyRegistered", None, {"party": {"code": "AAA", "name": "A"}})
+        tx.append("PartyRegistered", None, {"party": {"code": "BBB", "name": "B"}})
+        seen = tx.connection.execute(
+            select(func.max(t.journal.c.seq)).select_from(t.journal)
+        ).scalar_one()
+        assert seen == before + 2
+        connection.rollback()
+    assert journal_length(registry) == before
+
+
+def test_a_failing_queued_write_fails_the_command_and_keeps_nothing(registry: Engine) -> None:
+    before = journal_length(registry)
+
+    def work(connection: object) -> None:
+        tx = LedgerTransaction(connection, "tester")  # type: ignore[arg-type]
+        tx.append("PartyRegistered", None, {"party": {"code": "AAA", "name": "A"}})
+        # The same event number twice: the second insert breaks the primary key.
+        tx.write(
+            insert(t.journal),
+            {
+                "seq": tx.seq,
+                "command": "PartyRegistered",
+                "registry_id": None,
+                "actor": "tester",
+                "recorded_at": tx.recorded_at,
+                "body": "{}",
+                "prev_hash": "0" * 64,
+                "hash": "f" * 64,
+            },
+        )
+        tx.close()
+
+    with pytest.raises(IntegrityError):
+        run_transaction(registry, work)
+    assert journal_length(registry) == before
+    assert verify(registry).ok
+
+
+def test_accounts_are_read_together_and_a_missing_one_is_asked_again(registry: Engine) -> None:
+    with registry.connect() as connection, connection.begin():
+        tx = LedgerTransaction(connection, "tester")
+        found = tx.accounts("KHM01-PENDING", "KOR01-HOLDING", "KOR01-NOPE")
+        assert sorted(found) == ["KHM01-PENDING", "KOR01-HOLDING"]
+        assert found["KOR01-HOLDING"].kind is AccountKind.HOLDING
+        assert tx.account("KOR01-NOPE") is None
+        tx.insert_account(Account("KOR01-NOPE", "KOR01", AccountKind.HOLDING, "KOR", "Late"))
+        assert tx.account("KOR01-NOPE") is not None
+        connection.rollback()
+
+
+def test_refused_transfer_to_a_missing_account_names_it(registry: Engine) -> None:
+    with pytest.raises(ActionRefused) as refused:
+        actions.transfer(
+            registry,
+            actor=KOR_REGISTRY,
+            from_account="KOR01-HOLDING",
+            to_account="KOR01-MISSING",
+            selection=actions.Selection(APPROACH_ID, 2025, 1),
+            action_date=date(2026, 4, 1),
+        )
+    assert refused.value.code is RejectionCode.UNKNOWN_ACCOUNT
+    assert "KOR01-MISSING" in str(refused.value)
+
+
+def test_usage_upsert_adds_to_an_existing_row(registry: Engine) -> None:
+    actions.issue_units(
+        registry,
+        actor=KHM_REGISTRY,
+        approach_id=APPROACH_ID,
+        registry_id="KHM01",
+        vintage=2025,
+        quantity_t=1_000,
+        action_date=date(2026, 3, 2),
+        authorization_id=AUTHORIZATION_ID,
+    )
+    setup.open_account(
+        registry,
+        actor=KOR_REGISTRY,
+        account=Account("KOR01-SECOND", "KOR01", AccountKind.HOLDING, "KOR", "Second"),
+    )
+    for to_account, quantity in (("KOR01-HOLDING", 300), ("KOR01-SECOND", 200)):
+        actions.first_transfer(
+            registry,
+            actor=KHM_REGISTRY,
+            from_account="KHM01-PENDING",
+            to_account=to_account,
+            selection=actions.Selection(APPROACH_ID, 2025, quantity),
+            authorization_id=AUTHORIZATION_ID,
+            action_date=date(2026, 3, 3),
+        )
+    with registry.connect() as connection:
+        rows = connection.execute(select(t.authorization_usage)).all()
+    assert [(r.authorization_id, r.purpose, r.quantity_t) for r in rows] == [
+        (AUTHORIZATION_ID, Purpose.NDC.value, 500)
+    ]
+    assert verify(registry).ok
+
+
+def test_a_failing_read_raises_the_database_error_and_keeps_nothing(registry: Engine) -> None:
+    if registry.dialect.name != "postgresql":
+        pytest.skip("SQLite compares a text vintage without complaint")
+    before = journal_length(registry)
+
+    def work(connection: object) -> None:
+        tx = LedgerTransaction(connection, "tester")  # type: ignore[arg-type]
+        tx.append("PartyRegistered", None, {"party": {"code": "AAA", "name": "A"}})
+        tx.held_blocks("KOR01-HOLDING", APPROACH_ID, "not a year")  # type: ignore[arg-type]
+
+    with pytest.raises(DataError):
+        run_transaction(registry, work)
+    assert journal_length(registry) == before
+
+
+def test_statements_built_on_the_fly_do_not_pile_up(registry: Engine) -> None:
+    with registry.connect() as connection, connection.begin():
+        tx = LedgerTransaction(connection, "tester")
+        for i in range(ledger_store._COMPILED_MAX + 50):
+            statement = update(t.parties).where(t.parties.c.code == "ZZZ").values(name=f"n{i}")
+            tx.write(statement, {})
+        tx.flush()
+        assert len(ledger_store._COMPILED) <= ledger_store._COMPILED_MAX
+        many = [f"KOR01-NONE{i}" for i in range(6)] + ["KOR01-HOLDING"]
+        assert list(tx.accounts(*many)) == ["KOR01-HOLDING"]
+        connection.rollback()
