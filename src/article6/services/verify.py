@@ -38,7 +38,7 @@ from article6.domain.journal import GENESIS_HASH, Event, canonical, chain_hash, 
 from article6.domain.ledger import LedgerState, check_invariants
 from article6.domain.model import BlockState, Purpose
 from article6.store import tables as t
-from article6.store.database import stream_rows
+from article6.store.database import read_connection, stream_rows
 from article6.store.keys import load_or_create_key, public_key_from_hex
 from article6.store.ledger_store import BLOCK_COLUMNS
 
@@ -97,7 +97,7 @@ def verify(engine: Engine, checkpoint: dict[str, Any] | None = None) -> VerifyRe
     seq, head_hash = 0, GENESIS_HASH
     checks: list[str] = []
     try:
-        with engine.connect() as connection, _without_cycle_collection():
+        with read_connection(engine) as connection, _without_cycle_collection():
             checkpoint_digest: str | None = None
             for event, body in _events(connection):
                 if event.seq != seq + 1:
@@ -265,8 +265,8 @@ def make_checkpoint(engine: Engine, key_dir: Path) -> dict[str, Any]:
     report = verify(engine)
     if not report.ok:
         raise BrokenJournal(f"cannot sign a checkpoint of a broken journal: {report.problem}")
-    with engine.connect() as connection:
-        state = _replay(connection)
+    with read_connection(engine) as connection:
+        state = _replay(connection, report.events)  # the verified prefix, whatever came since
     body = {
         "journal_length": report.events,
         "head_hash": report.head_hash,
@@ -280,9 +280,11 @@ def make_checkpoint(engine: Engine, key_dir: Path) -> dict[str, Any]:
     return {**body, "signatures": signatures}
 
 
-def _replay(connection: Connection) -> LedgerState:
+def _replay(connection: Connection, events: int) -> LedgerState:
     state = LedgerState()
     for event, _ in _events(connection):
+        if event.seq > events:
+            break
         state.apply(event)
     return state
 

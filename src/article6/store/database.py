@@ -186,5 +186,14 @@ _STREAMS = itertools.count(1)
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see the database as it was at the first read.
+
+    A check that reads the journal, then the blocks, must not see a transfer
+    committed in between: PostgreSQL gives one snapshot per transaction only
+    at REPEATABLE READ; SQLite's deferred transaction keeps its first snapshot.
+    """
     with engine.connect() as connection:
-        yield connection
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection
