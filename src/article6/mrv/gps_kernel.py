@@ -18,9 +18,11 @@ limit.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
 
 BATCH_ROWS = 1 << 20
+THREADS = max(1, min(4, os.cpu_count() or 1))
 COLUMNS = ["device_id", "ts", "lat", "lon", SOURCE_FILE, SOURCE_ROW]
 # Reason of each kernel status (index = status code; kept and diverted have none).
 REASONS = {
@@ -333,19 +336,27 @@ def _params(params: ParameterSet) -> NDArray[np.float64]:
 
 
 class _Kernel:
-    """One run of ``gps_numba.run_rows`` over a stream of batches."""
+    """The compiled passes of ``gps_numba`` over a stream of batches.
 
-    def __init__(self, assigned: _Assignments, values: NDArray[np.float64], sinks: _Sinks) -> None:
+    The vehicle rules, most of the work, run in `threads` threads at once,
+    each on its own blocks of vehicles.
+    """
+
+    def __init__(
+        self,
+        assigned: _Assignments,
+        values: NDArray[np.float64],
+        sinks: _Sinks,
+        pool: ThreadPoolExecutor,
+        threads: int,
+    ) -> None:
         self.assigned = assigned
         self.values = values
         self.sinks = sinks
+        self.pool = pool
+        self.threads = threads
         self.state = _State(len(assigned.vehicles))
         self.codes = _Codes(assigned.devices)
-        self._none_i32 = np.zeros(0, np.int32)
-        self._none_i64 = np.zeros(0, np.int64)
-
-    def _outputs(self, n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-        return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
 
     def device_batch(self, batch: pa.RecordBatch) -> bool:
         """Pings in stored order; False if a device's pings are out of order."""
@@ -357,18 +368,20 @@ class _Kernel:
         state, a = self.state, self.assigned
         state.devices(len(self.codes.devices), a)
         status, veh = np.zeros(n, np.int8), np.empty(n, np.int64)
-        out = self._outputs(n)
-        emitted = k.run_rows(
-            True, dev, dev_code, _micros(batch.column("ts")), _floats(batch.column("lat")),
-            _floats(batch.column("lon")), file, file_rank,
-            np.asarray(batch.column(SOURCE_ROW).to_numpy(zero_copy_only=False), np.int64),
-            status, veh, state.d_seen, state.d_ts, state.d_rank, state.d_row, state.d_lo,
-            state.d_hi, a.start, a.end, a.vehicle, a.divert, a.limit, self.values,
-            state.flags, state.ints, state.floats, *out,
+        ts, lat, lon = (
+            _micros(batch.column("ts")),
+            _floats(batch.column("lat")),
+            _floats(batch.column("lon")),
+        )
+        row = np.asarray(batch.column(SOURCE_ROW).to_numpy(zero_copy_only=False), np.int64)
+        broken = k.device_rows(
+            dev, dev_code, ts, lat, lon, file, file_rank, row, status, veh,
+            state.d_seen, state.d_ts, state.d_rank, state.d_row, state.d_lo, state.d_hi,
+            a.start, a.end, a.vehicle, a.divert, self.values,
         )  # fmt: skip
-        if emitted < 0:
+        if broken < 0:
             return False
-        self.sinks.write_daily(out[0][:emitted], out[1][:emitted], out[2][:emitted])
+        self._vehicles(ts, lat, lon, status, veh, self.threads)
         self.sinks.write_rejected(batch, status)
         self.sinks.write_spill(batch, status, veh)
         return True
@@ -376,23 +389,47 @@ class _Kernel:
     def vehicle_batch(self, batch: pa.RecordBatch) -> None:
         """Set-aside pings sorted by vehicle and time (they passed the device rules)."""
         n = batch.num_rows
-        state, a, i32, i64 = self.state, self.assigned, self._none_i32, self._none_i64
-        status = np.zeros(n, np.int8)
-        out = self._outputs(n)
-        emitted = k.run_rows(
-            False, i32, i64, np.asarray(batch.column("ts").to_numpy(), np.int64),
-            _floats(batch.column("lat")), _floats(batch.column("lon")), i32, i64, i64, status,
-            np.array(batch.column("vehicle").to_numpy(), np.int64), state.d_seen, i64, i64,
-            i64, i64, i64, i64, i64, i64, a.divert, a.limit, self.values,
-            state.flags, state.ints, state.floats, *out,
-        )  # fmt: skip
-        self.sinks.write_daily(out[0][:emitted], out[1][:emitted], out[2][:emitted])
+        status = np.full(n, k.READY, np.int8)
+        self._vehicles(
+            np.asarray(batch.column("ts").to_numpy(), np.int64),
+            _floats(batch.column("lat")),
+            _floats(batch.column("lon")),
+            status,
+            np.asarray(batch.column("vehicle").to_numpy(), np.int64),
+            1,
+        )
         rows = batch.select([SOURCE_FILE, SOURCE_ROW, "lat"])
         rows = rows.append_column("device_id", pa.nulls(n, pa.string()))
         self.sinks.write_rejected(rows, status)
 
+    def _vehicles(
+        self,
+        ts: NDArray[np.int64],
+        lat: NDArray[np.float64],
+        lon: NDArray[np.float64],
+        status: NDArray[np.int8],
+        veh: NDArray[np.int64],
+        parts: int,
+    ) -> None:
+        state, a = self.state, self.assigned
+
+        def part(index: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+            out = _outputs(ts.shape[0])
+            emitted = k.vehicle_rows(
+                index, parts, ts, lat, lon, status, veh, a.limit, self.values,
+                state.flags, state.ints, state.floats, *out,
+            )  # fmt: skip
+            return out[0][:emitted], out[1][:emitted], out[2][:emitted]
+
+        for closed in self.pool.map(part, range(parts)):
+            self.sinks.write_daily(*closed)
+
     def finish(self) -> None:
-        self.sinks.write_daily(*self.state.closed_days(self._outputs(self.state.vehicles)))
+        self.sinks.write_daily(*self.state.closed_days(_outputs(self.state.vehicles)))
+
+
+def _outputs(n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
 
 
 def _prefetch(
@@ -467,6 +504,7 @@ def run_gps_kernel(
     params: ParameterSet,
     out_dir: Path,
     batch_rows: int = BATCH_ROWS,
+    threads: int = THREADS,
 ) -> GpsKernelFiles:
     """The rules and daily distance of ``distance.gps_daily`` over a staged ping file.
 
@@ -479,10 +517,11 @@ def run_gps_kernel(
     assigned = _assignments(assignments, vehicles, params.speed_tolerance_factor)
     values = _params(params)
     con = _connect(out_dir)
+    pool = ThreadPoolExecutor(max_workers=threads)
     try:
         for resorted in (False, True):
             sinks = _Sinks(out_dir, assigned.vehicles)
-            kernel = _Kernel(assigned, values, sinks)
+            kernel = _Kernel(assigned, values, sinks, pool, threads)
             try:
                 if resorted:
                     order = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
@@ -508,5 +547,6 @@ def run_gps_kernel(
                 sinks.close()
             return GpsKernelFiles(sinks.paths[0], sinks.paths[1], resorted, spilled)
     finally:
+        pool.shutdown()
         con.close()
     raise RuntimeError("GPS pings sorted by device and time are still out of order")

@@ -29,14 +29,19 @@ from numpy.typing import NDArray
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Row status: kept, or the first rule broken (indexes ``gps_kernel.REASONS``),
-# or handed over to the per-vehicle pass after a sort (``DIVERTED``).
+# or waiting for the vehicle rules (``READY``), or handed over to the
+# per-vehicle pass after a sort (``DIVERTED``).
 KEPT = 0
 DUPLICATE = 1
 UNASSIGNED = 2
 OUTSIDE = 3
 JUMP = 4
 SPEED = 5
+READY = 8
 DIVERTED = 9
+# Vehicles are split between threads in blocks of consecutive codes, so two
+# threads seldom write to the same cache line of the state arrays.
+BLOCK = 16
 
 # Layout of the float parameter vector.
 P_LAT_MIN, P_LAT_MAX, P_LON_MIN, P_LON_MAX, P_JUMP_KM, P_JUMP_S, P_TWO = range(7)
@@ -100,8 +105,7 @@ B_LAT, B_LON, B_COS, K_LAT, K_LON, K_COS, KM = range(7)
 
 
 @compiled
-def run_rows(
-    by_device: bool,
+def device_rows(
     dev: I32,
     dev_code: I64,
     ts: I64,
@@ -122,6 +126,67 @@ def run_rows(
     a_to: I64,
     a_veh: I64,
     divert: B,
+    params: F64,
+) -> int:
+    """Duplicate keys, assignment and boundary over a batch in stored order.
+
+    The order must be time order per device. Each row gets its vehicle
+    (``veh``) and a status: a rejection, ``READY`` for the vehicle rules, or
+    ``DIVERTED`` if its vehicle has several devices (its pings then need a
+    sort by vehicle first). Device ids and files come as dictionary indices
+    (``dev``, ``file``) with their global codes and ranks (``dev_code``,
+    ``file_rank``). Returns 0, or ``-1 - i`` if row ``i`` comes before the
+    previous row of its device in (ts, source file, source row) order.
+    """
+    for i in range(ts.shape[0]):
+        t = ts[i]
+        d = dev_code[dev[i]]
+        rank = file_rank[file[i]]
+        duplicate = False
+        if d_seen[d]:
+            last = d_ts[d]
+            if t < last or (
+                t == last and (rank < d_rank[d] or (rank == d_rank[d] and row[i] < d_row[d]))
+            ):
+                return -1 - i
+            duplicate = t == last
+        d_seen[d] = True
+        d_ts[d] = t
+        d_rank[d] = rank
+        d_row[d] = row[i]
+        veh[i] = -1
+        if duplicate:
+            status[i] = DUPLICATE
+            continue
+        v = -1
+        for j in range(d_lo[d], d_hi[d]):
+            if a_from[j] <= t < a_to[j]:
+                v = a_veh[j]
+                break
+        veh[i] = v
+        if v < 0:
+            status[i] = UNASSIGNED
+        elif not (
+            params[P_LAT_MIN] <= lat[i] <= params[P_LAT_MAX]
+            and params[P_LON_MIN] <= lon[i] <= params[P_LON_MAX]
+        ):
+            status[i] = OUTSIDE
+        elif divert[v]:
+            status[i] = DIVERTED
+        else:
+            status[i] = READY
+    return 0
+
+
+@compiled
+def vehicle_rows(
+    part: int,
+    parts: int,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    status: I8,
+    veh: I64,
     limit: F64,
     params: F64,
     flags: B2,
@@ -131,67 +196,25 @@ def run_rows(
     out_day: I64,
     out_km: F64,
 ) -> int:
-    """All rules and the daily distance over one batch of pings.
+    """Jump and speed rules, then the daily distance, over the ``READY`` rows.
 
-    With `by_device` the batch is in stored order, which must be time order
-    per device: duplicate keys, assignment (``veh`` is set) and boundary per
-    row; pings of vehicles fed by one device then go through the vehicle
-    rules at once (they arrive in order), while those of vehicles with several
-    devices are marked ``DIVERTED`` for a sorted pass. Without it the batch is
-    such a pass: diverted pings sorted by (vehicle, ts, source file, source
-    row), ``veh`` given. Device ids and files come as dictionary indices
-    (``dev``, ``file``) and their global codes and ranks (``dev_code``,
-    ``file_rank``).
-
-    Returns the number of closed (vehicle, day) rows written to ``out_*``, or
-    ``-1 - i`` if row ``i`` comes before the previous row of its device in
-    (ts, source file, source row) order: the input is then not usable as is.
+    Rows of each vehicle must come in (ts, source file, source row) order.
+    Only vehicles of block ``part`` of ``parts`` are taken (blocks of
+    ``BLOCK`` vehicle codes), so parts run in threads of their own without
+    sharing state. Returns the number of closed (vehicle, day) rows written
+    to ``out_*``.
     """
     emitted = 0
     two = params[P_TWO]
     for i in range(ts.shape[0]):
+        if status[i] != READY:
+            continue
+        v = veh[i]
+        if (v // BLOCK) % parts != part:
+            continue
         t = ts[i]
         y = lat[i]
         x = lon[i]
-        if by_device:
-            d = dev_code[dev[i]]
-            rank = file_rank[file[i]]
-            duplicate = False
-            if d_seen[d]:
-                last = d_ts[d]
-                if t < last or (
-                    t == last and (rank < d_rank[d] or (rank == d_rank[d] and row[i] < d_row[d]))
-                ):
-                    return -1 - i
-                duplicate = t == last
-            d_seen[d] = True
-            d_ts[d] = t
-            d_rank[d] = rank
-            d_row[d] = row[i]
-            veh[i] = -1
-            if duplicate:
-                status[i] = DUPLICATE
-                continue
-            v = -1
-            for j in range(d_lo[d], d_hi[d]):
-                if a_from[j] <= t < a_to[j]:
-                    v = a_veh[j]
-                    break
-            if v < 0:
-                status[i] = UNASSIGNED
-                continue
-            veh[i] = v
-            if not (
-                params[P_LAT_MIN] <= y <= params[P_LAT_MAX]
-                and params[P_LON_MIN] <= x <= params[P_LON_MAX]
-            ):
-                status[i] = OUTSIDE
-                continue
-            if divert[v]:
-                status[i] = DIVERTED
-                continue
-        else:
-            v = veh[i]
         # Jump and speed rules, on the step from the last ping inside the boundary.
         code = KEPT
         cos = math.cos(y * DEG_TO_RAD)
