@@ -395,7 +395,9 @@ class _Kernel:
             _floats(batch.column("lat")),
             _floats(batch.column("lon")),
             status,
-            np.asarray(batch.column("vehicle").to_numpy(), np.int64),
+            # A copy, writable like the vehicle codes of the device pass: one
+            # compiled signature serves both passes.
+            np.array(batch.column("vehicle").to_numpy(), np.int64),
             1,
         )
         rows = batch.select([SOURCE_FILE, SOURCE_ROW, "lat"])
