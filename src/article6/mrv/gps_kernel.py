@@ -13,66 +13,34 @@ pings of a vehicle fed by several devices (a device swap) are set aside and
 run after a sort by DuckDB of that subset only; input not in time order per
 device (unordered exports, overlapping source files) is read again through a
 sort of the whole file by DuckDB. Both sorts spill to disk beyond the memory
-limit.
+limit (``gps_io``). The vehicle rules, most of the work, run in a few threads,
+each on its own blocks of vehicles.
+
+Daily km are summed in time order; DuckDB sums a group in whatever order its
+threads meet the rows, so the two may differ in the last bits (about 1e-15
+relative), never in which pings are kept or rejected.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from article6.mrv import gps_io as io
 from article6.mrv import gps_numba as k
-from article6.mrv.engine import duckdb_memory_limit
 from article6.mrv.params import ParameterSet
-from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
 
 BATCH_ROWS = 1 << 20
 THREADS = max(1, min(4, os.cpu_count() or 1))
-COLUMNS = ["device_id", "ts", "lat", "lon", SOURCE_FILE, SOURCE_ROW]
-# Reason of each kernel status (index = status code; kept and diverted have none).
-REASONS = {
-    k.DUPLICATE: ReasonCode.DUPLICATE_KEY.value,
-    k.UNASSIGNED: ReasonCode.UNASSIGNED_DEVICE.value,
-    k.OUTSIDE: ReasonCode.OUTSIDE_BOUNDARY.value,
-    k.JUMP: ReasonCode.GPS_JUMP.value,
-    k.SPEED: ReasonCode.IMPLAUSIBLE_SPEED.value,
-}
-DAILY_SCHEMA = pa.schema(
-    [("vehicle_id", pa.string()), ("day", pa.int64()), ("gps_km", pa.float64())]
-)
-REJECTED_SCHEMA = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_row", pa.int64()),
-        ("reason", pa.string()),
-        ("device_id", pa.string()),
-        ("lat", pa.float64()),
-    ]
-)
-SPILL_SCHEMA = pa.schema(
-    [
-        ("vehicle", pa.int64()),
-        ("ts", pa.int64()),
-        ("lat", pa.float64()),
-        ("lon", pa.float64()),
-        (SOURCE_FILE, pa.string()),
-        (SOURCE_ROW, pa.int64()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -102,16 +70,6 @@ class _Assignments:
     vehicle: NDArray[Any]
     divert: NDArray[Any]
     limit: NDArray[Any]
-
-
-def _micros(column: pa.ChunkedArray | pa.Array) -> NDArray[Any]:
-    """Timestamps as int64 microseconds (nulls, for open intervals, as the far end)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if column.type == pa.timestamp("us") and column.null_count == 0:
-        return np.asarray(column.view(pa.int64()).to_numpy(), dtype=np.int64)
-    values = pc.cast(column, pa.timestamp("us"), safe=False).cast(pa.int64())
-    return np.asarray(values.fill_null(k.NO_END).to_numpy(), dtype=np.int64)
 
 
 def _assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) -> _Assignments:
@@ -149,8 +107,8 @@ def _assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) -> _A
         vehicles=list(names),
         lo=lo,
         hi=hi,
-        start=_micros(table.column("valid_from")),
-        end=_micros(table.column("valid_to")),
+        start=io.micros(table.column("valid_from")),
+        end=io.micros(table.column("valid_to")),
         vehicle=vehicle,
         divert=divert,
         limit=top * factor,
@@ -240,85 +198,6 @@ class _Codes:
         return np.array([table.setdefault(w, len(table)) for w in words], dtype=np.int64)
 
 
-class _Sinks:
-    """Parquet writers of the results and of the pings set aside for the sorted pass."""
-
-    def __init__(self, out_dir: Path, vehicles: list[str]) -> None:
-        self.paths = (out_dir / "gps_daily.parquet", out_dir / "gps_rejected.parquet")
-        self.spill_path = out_dir / "gps_diverted.parquet"
-        self.daily = pq.ParquetWriter(self.paths[0], DAILY_SCHEMA)
-        self.rejected = pq.ParquetWriter(self.paths[1], REJECTED_SCHEMA)
-        self.spill: pq.ParquetWriter | None = None
-        self.spilled = 0
-        self.vehicle_names = pa.array(vehicles, pa.string())
-        self.reason_names = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
-
-    def write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
-        if veh.shape[0]:
-            names = self.vehicle_names.take(pa.array(veh))
-            self.daily.write_table(
-                pa.table([names, pa.array(day), pa.array(km)], schema=DAILY_SCHEMA)
-            )
-
-    def write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
-        index = np.flatnonzero((status != k.KEPT) & (status != k.DIVERTED))
-        if index.shape[0] == 0:
-            return
-        rows = batch.take(pa.array(index))
-        self.rejected.write_table(
-            pa.table(
-                [
-                    _strings(rows.column(SOURCE_FILE)),
-                    rows.column(SOURCE_ROW),
-                    self.reason_names.take(pa.array(status[index].astype(np.int64))),
-                    _strings(rows.column("device_id")),
-                    rows.column("lat"),
-                ],
-                schema=REJECTED_SCHEMA,
-            )
-        )
-
-    def write_spill(
-        self, batch: pa.RecordBatch, status: NDArray[np.int8], veh: NDArray[Any]
-    ) -> None:
-        index = np.flatnonzero(status == k.DIVERTED)
-        if index.shape[0] == 0:
-            return
-        if self.spill is None:
-            self.spill = pq.ParquetWriter(self.spill_path, SPILL_SCHEMA)
-        rows = batch.take(pa.array(index))
-        self.spill.write_table(
-            pa.table(
-                [
-                    pa.array(veh[index]),
-                    _micros(rows.column("ts")),
-                    rows.column("lat"),
-                    rows.column("lon"),
-                    _strings(rows.column(SOURCE_FILE)),
-                    rows.column(SOURCE_ROW),
-                ],
-                schema=SPILL_SCHEMA,
-            )
-        )
-        self.spilled += int(index.shape[0])
-
-    def close_spill(self) -> int:
-        """Finish the file of set-aside pings; how many rows it holds."""
-        if self.spill is not None:
-            self.spill.close()
-            self.spill = None
-        return self.spilled
-
-    def close(self) -> None:
-        self.daily.close()
-        self.rejected.close()
-        self.close_spill()
-
-
-def _strings(column: pa.Array) -> pa.Array:
-    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
-
-
 def _floats(column: pa.Array) -> NDArray[np.float64]:
     return np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
 
@@ -346,7 +225,7 @@ class _Kernel:
         self,
         assigned: _Assignments,
         values: NDArray[np.float64],
-        sinks: _Sinks,
+        sinks: io.Sinks,
         pool: ThreadPoolExecutor,
         threads: int,
     ) -> None:
@@ -369,7 +248,7 @@ class _Kernel:
         state.devices(len(self.codes.devices), a)
         status, veh = np.zeros(n, np.int8), np.empty(n, np.int64)
         ts, lat, lon = (
-            _micros(batch.column("ts")),
+            io.micros(batch.column("ts")),
             _floats(batch.column("lat")),
             _floats(batch.column("lon")),
         )
@@ -434,71 +313,6 @@ def _outputs(n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
 
 
-def _prefetch(
-    batches: Iterable[pa.RecordBatch], depth: int = 2
-) -> Generator[pa.RecordBatch, None, None]:
-    """Read the next batches in a thread while the kernel runs (both release the GIL)."""
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(("batch", batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(("end", None))
-        except BaseException as exc:  # handed to the consumer
-            slots.put(("error", exc))
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-
-
-def _connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
-    con.execute(f"SET temp_directory = '{str(work_dir).replace(chr(39), chr(39) * 2)}'")
-    return con
-
-
-def _sorted(
-    con: duckdb.DuckDBPyConnection, path: Path, columns: list[str], order: list[str], rows: int
-) -> Iterator[pa.RecordBatch]:
-    """Stream a Parquet file sorted by DuckDB (which spills beyond its memory limit)."""
-    select = ", ".join(f'"{c}"' for c in columns)
-    keys = ", ".join(f'"{c}"' for c in order)
-    relation = con.sql(f"SELECT {select} FROM read_parquet('{_quoted(path)}') ORDER BY {keys}")
-    reader: pa.RecordBatchReader = relation.to_arrow_reader(rows)
-    yield from reader
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _stored(pings: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """The pings in stored order, device ids and files as dictionaries."""
-    reader = pq.ParquetFile(pings, read_dictionary=["device_id", SOURCE_FILE], pre_buffer=True)
-    yield from reader.iter_batches(batch_size=batch_rows, columns=COLUMNS)
-
-
 def run_gps_kernel(
     pings: Path,
     assignments: pa.Table,
@@ -518,19 +332,19 @@ def run_gps_kernel(
     out_dir.mkdir(parents=True, exist_ok=True)
     assigned = _assignments(assignments, vehicles, params.speed_tolerance_factor)
     values = _params(params)
-    con = _connect(out_dir)
+    con = io.connect(out_dir)
     pool = ThreadPoolExecutor(max_workers=threads)
     try:
         for resorted in (False, True):
-            sinks = _Sinks(out_dir, assigned.vehicles)
+            sinks = io.Sinks(out_dir, assigned.vehicles)
             kernel = _Kernel(assigned, values, sinks, pool, threads)
             try:
                 if resorted:
                     order = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
-                    batches = _sorted(con, pings, COLUMNS, order, batch_rows)
+                    batches = io.sorted_batches(con, pings, io.COLUMNS, order, batch_rows)
                 else:
-                    batches = _stored(pings, batch_rows)
-                stream = _prefetch(batches)
+                    batches = io.stored_batches(pings, batch_rows)
+                stream = io.prefetch(batches)
                 in_order = all(kernel.device_batch(b) for b in stream if b.num_rows)
                 stream.close()
                 if not in_order:
@@ -538,8 +352,8 @@ def run_gps_kernel(
                 spilled = sinks.close_spill()
                 if spilled:
                     order = ["vehicle", "ts", SOURCE_FILE, SOURCE_ROW]
-                    sorted_spill = _sorted(
-                        con, sinks.spill_path, SPILL_SCHEMA.names, order, batch_rows
+                    sorted_spill = io.sorted_batches(
+                        con, sinks.spill_path, io.SPILL_SCHEMA.names, order, batch_rows
                     )
                     for batch in sorted_spill:
                         kernel.vehicle_batch(batch)
