@@ -287,17 +287,21 @@ def activity_evidence(tables: QualityTables) -> ir.Table:
 
 def daily_distance(
     readings: ir.Table,
-    pings: ir.Table,
+    gps_step: tuple[ir.Table, ir.Table, list[ir.Table]],
     tables: QualityTables,
     offsets: ir.Table,
     categories: ir.Table,
     params: ParameterSet,
     cache: Cache = no_cache,
 ) -> DistanceTables:
-    """All quality-checked daily distances of every accepted vehicle."""
+    """All quality-checked daily distances of every accepted vehicle.
+
+    `gps_step` is the result of the GPS rules: ``gps_daily`` or, on DuckDB,
+    the streaming kernel giving the same rows (``gps_duckdb``).
+    """
     clean, out = odometer_readings(readings, tables, params, cache)
     odo = cache(odometer_daily(clean, offsets, params), "odometer_daily")
-    gps, ping_days, gps_out = gps_daily(pings, tables, params, cache)
+    gps, ping_days, gps_out = gps_step
     gps = cache(gps, "gps_daily")
     out.extend(gps_out)
     odo = odo.view()

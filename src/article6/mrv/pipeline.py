@@ -33,9 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from article6.mrv import methodology
-from article6.mrv.distance import DistanceTables, daily_distance
+from article6.mrv.distance import DistanceTables, daily_distance, gps_daily
 from article6.mrv.energy import station_energy
 from article6.mrv.engine import Engine, EngineName
+from article6.mrv.gps_duckdb import kernel_gps_daily
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
 from article6.mrv.reasons import ReasonCode
@@ -129,15 +130,24 @@ def _run(
     end_day = day_index(date(year + 1, 1, 1))
     _step(on_step, "load")
     categories_path, offsets_path = _parameter_tables(params, year, scratch)
-    raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in SCHEMAS}
+    # On DuckDB the GPS pings go to the streaming kernel whole (it drops their
+    # duplicate keys itself); Spark runs the Ibis rules on them.
+    kernel = runner.name == "duckdb"
+    names = [name for name in SCHEMAS if not (kernel and name == "gps_pings")]
+    raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
     categories = runner.read(categories_path)
     offsets = runner.read(offsets_path)
     _step(on_step, "identity")
     cache = runner.materialize
     tables, dedup = apply_identity_rules(raw, params, cache)
     _step(on_step, "distance")
+    if kernel:
+        pings = staging_dir / "gps_pings.parquet"
+        gps = kernel_gps_daily(runner, pings, tables, params, scratch / "gps")
+    else:
+        gps = gps_daily(dedup["gps_pings"], tables, params, cache)
     dist = daily_distance(
-        dedup["odometer_readings"], dedup["gps_pings"], tables, offsets, categories, params, cache
+        dedup["odometer_readings"], gps, tables, offsets, categories, params, cache
     )
     _step(on_step, "energy")
     energy = station_energy(

@@ -1,0 +1,215 @@
+"""Reading and writing for the streaming GPS kernel (``gps_kernel``).
+
+The kernel's input comes as Arrow batches, either as stored (read ahead in a
+thread while the compiled loop runs, both without the GIL) or sorted by
+DuckDB, which spills to disk beyond its memory limit; its results and the
+pings it sets aside go to Parquet as they are produced, so memory stays
+bounded whatever the number of pings.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from article6.mrv import gps_numba as k
+from article6.mrv.engine import duckdb_memory_limit
+from article6.mrv.reasons import ReasonCode
+from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
+
+COLUMNS = ["device_id", "ts", "lat", "lon", SOURCE_FILE, SOURCE_ROW]
+
+# Reason of each kernel status (index = status code; kept and diverted have none).
+REASONS = {
+    k.DUPLICATE: ReasonCode.DUPLICATE_KEY.value,
+    k.UNASSIGNED: ReasonCode.UNASSIGNED_DEVICE.value,
+    k.OUTSIDE: ReasonCode.OUTSIDE_BOUNDARY.value,
+    k.JUMP: ReasonCode.GPS_JUMP.value,
+    k.SPEED: ReasonCode.IMPLAUSIBLE_SPEED.value,
+}
+DAILY_SCHEMA = pa.schema(
+    [("vehicle_id", pa.string()), ("day", pa.int64()), ("gps_km", pa.float64())]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+        ("reason", pa.string()),
+        ("device_id", pa.string()),
+        ("lat", pa.float64()),
+    ]
+)
+SPILL_SCHEMA = pa.schema(
+    [
+        ("vehicle", pa.int64()),
+        ("ts", pa.int64()),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+        (SOURCE_FILE, pa.string()),
+        (SOURCE_ROW, pa.int64()),
+    ]
+)
+
+
+def micros(column: pa.ChunkedArray | pa.Array) -> NDArray[Any]:
+    """Timestamps as int64 microseconds (nulls, for open intervals, as the far end)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.type == pa.timestamp("us") and column.null_count == 0:
+        return np.asarray(column.view(pa.int64()).to_numpy(), dtype=np.int64)
+    values = pc.cast(column, pa.timestamp("us"), safe=False).cast(pa.int64())
+    return np.asarray(values.fill_null(k.NO_END).to_numpy(), dtype=np.int64)
+
+
+class Sinks:
+    """Parquet writers of the results and of the pings set aside for the sorted pass."""
+
+    def __init__(self, out_dir: Path, vehicles: list[str]) -> None:
+        self.paths = (out_dir / "gps_daily.parquet", out_dir / "gps_rejected.parquet")
+        self.spill_path = out_dir / "gps_diverted.parquet"
+        self.daily = pq.ParquetWriter(self.paths[0], DAILY_SCHEMA)
+        self.rejected = pq.ParquetWriter(self.paths[1], REJECTED_SCHEMA)
+        self.spill: pq.ParquetWriter | None = None
+        self.spilled = 0
+        self.vehicle_names = pa.array(vehicles, pa.string())
+        self.reason_names = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
+
+    def write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
+        if veh.shape[0]:
+            names = self.vehicle_names.take(pa.array(veh))
+            self.daily.write_table(
+                pa.table([names, pa.array(day), pa.array(km)], schema=DAILY_SCHEMA)
+            )
+
+    def write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
+        index = np.flatnonzero((status != k.KEPT) & (status != k.DIVERTED))
+        if index.shape[0] == 0:
+            return
+        rows = batch.take(pa.array(index))
+        self.rejected.write_table(
+            pa.table(
+                [
+                    strings(rows.column(SOURCE_FILE)),
+                    rows.column(SOURCE_ROW),
+                    self.reason_names.take(pa.array(status[index].astype(np.int64))),
+                    strings(rows.column("device_id")),
+                    rows.column("lat"),
+                ],
+                schema=REJECTED_SCHEMA,
+            )
+        )
+
+    def write_spill(
+        self, batch: pa.RecordBatch, status: NDArray[np.int8], veh: NDArray[Any]
+    ) -> None:
+        index = np.flatnonzero(status == k.DIVERTED)
+        if index.shape[0] == 0:
+            return
+        if self.spill is None:
+            self.spill = pq.ParquetWriter(self.spill_path, SPILL_SCHEMA)
+        rows = batch.take(pa.array(index))
+        self.spill.write_table(
+            pa.table(
+                [
+                    pa.array(veh[index]),
+                    micros(rows.column("ts")),
+                    rows.column("lat"),
+                    rows.column("lon"),
+                    strings(rows.column(SOURCE_FILE)),
+                    rows.column(SOURCE_ROW),
+                ],
+                schema=SPILL_SCHEMA,
+            )
+        )
+        self.spilled += int(index.shape[0])
+
+    def close_spill(self) -> int:
+        """Finish the file of set-aside pings; how many rows it holds."""
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+        return self.spilled
+
+    def close(self) -> None:
+        self.daily.close()
+        self.rejected.close()
+        self.close_spill()
+
+
+def strings(column: pa.Array) -> pa.Array:
+    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
+
+
+def prefetch(
+    batches: Iterable[pa.RecordBatch], depth: int = 2
+) -> Generator[pa.RecordBatch, None, None]:
+    """Read the next batches in a thread while the kernel runs (both release the GIL)."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("end", None))
+        except BaseException as exc:  # handed to the consumer
+            slots.put(("error", exc))
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
+    con.execute(f"SET temp_directory = '{str(work_dir).replace(chr(39), chr(39) * 2)}'")
+    return con
+
+
+def sorted_batches(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: list[str], order: list[str], rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Stream a Parquet file sorted by DuckDB (which spills beyond its memory limit)."""
+    select = ", ".join(f'"{c}"' for c in columns)
+    keys = ", ".join(f'"{c}"' for c in order)
+    relation = con.sql(f"SELECT {select} FROM read_parquet('{quoted(path)}') ORDER BY {keys}")
+    reader: pa.RecordBatchReader = relation.to_arrow_reader(rows)
+    yield from reader
+
+
+def quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def stored_batches(pings: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The pings in stored order, device ids and files as dictionaries."""
+    reader = pq.ParquetFile(pings, read_dictionary=["device_id", SOURCE_FILE], pre_buffer=True)
+    yield from reader.iter_batches(batch_size=batch_rows, columns=COLUMNS)

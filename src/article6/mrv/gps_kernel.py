@@ -1,0 +1,368 @@
+"""Streaming GPS step for DuckDB runs: the rules of ``distance.gps_daily`` without a sort.
+
+The Ibis ``gps_daily`` orders every ping by vehicle and time three times
+(duplicate keys, jump and speed rules, segments); at tens of millions of pings
+those window sorts cost many times a scan of the file. Telematics exports are
+stored in time order per device, so here the staged file is read once, batch
+by batch (bounded memory), and a compiled loop (``gps_numba``) carries each
+device's and vehicle's state from row to row. The results are the same rows
+``gps_daily`` gives; Spark runs keep ``gps_daily`` itself.
+
+Where the stored order does not hold, the kernel falls back, still streaming:
+pings of a vehicle fed by several devices (a device swap) are set aside and
+run after a sort by DuckDB of that subset only; input not in time order per
+device (unordered exports, overlapping source files) is read again through a
+sort of the whole file by DuckDB. Both sorts spill to disk beyond the memory
+limit (``gps_io``). The vehicle rules, most of the work, run in a few threads,
+each on its own blocks of vehicles.
+
+Daily km are summed in time order; DuckDB sums a group in whatever order its
+threads meet the rows, so the two may differ in the last bits (about 1e-15
+relative), never in which pings are kept or rejected.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from article6.mrv import gps_io as io
+from article6.mrv import gps_numba as k
+from article6.mrv.params import ParameterSet
+from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
+
+BATCH_ROWS = 1 << 20
+THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class GpsKernelFiles:
+    """Where the kernel wrote its results (Parquet), and how it had to read the input.
+
+    ``daily``: vehicle_id, day, gps_km (one row per vehicle and day with kept pings).
+    ``rejected``: source_file, source_row, reason, device_id, lat of every rejected ping.
+    """
+
+    daily: Path
+    rejected: Path
+    resorted: bool
+    diverted_rows: int
+
+
+@dataclass
+class _Assignments:
+    """Accepted assignments as arrays: per device code, a range of intervals."""
+
+    devices: dict[str, int]
+    vehicles: list[str]
+    lo: NDArray[Any]
+    hi: NDArray[Any]
+    start: NDArray[Any]
+    end: NDArray[Any]
+    vehicle: NDArray[Any]
+    divert: NDArray[Any]
+    limit: NDArray[Any]
+
+
+def _assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) -> _Assignments:
+    """Index the accepted assignments by device; flag vehicles with several devices."""
+    order = pc.sort_indices(assignments, [("device_id", "ascending"), ("valid_from", "ascending")])
+    table = assignments.take(order)
+    device_ids = table.column("device_id").to_pylist()
+    vehicle_ids = table.column("vehicle_id").to_pylist()
+    devices: dict[str, int] = {}
+    names: dict[str, int] = {}
+    for device in device_ids:
+        devices.setdefault(device, len(devices))
+    for vehicle in vehicle_ids:
+        names.setdefault(vehicle, len(names))
+    codes = np.array([devices[d] for d in device_ids], dtype=np.int64)
+    vehicle = np.array([names[v] for v in vehicle_ids], dtype=np.int64)
+    lo = np.searchsorted(codes, np.arange(len(devices)), side="left").astype(np.int64)
+    hi = np.searchsorted(codes, np.arange(len(devices)), side="right").astype(np.int64)
+    per_vehicle: dict[int, set[int]] = {}
+    for device_code, vehicle_code in zip(codes.tolist(), vehicle.tolist(), strict=True):
+        per_vehicle.setdefault(vehicle_code, set()).add(device_code)
+    divert = np.array([len(per_vehicle[v]) > 1 for v in range(len(names))], dtype=np.bool_)
+    tops = dict(
+        zip(
+            vehicles.column("vehicle_id").to_pylist(),
+            vehicles.column("top_speed_kmh").to_pylist(),
+            strict=True,
+        )
+    )
+    # A vehicle of no accepted record has no top speed: NaN makes the speed
+    # limit unknown, so only a step in no time is too fast (as a SQL null).
+    top = np.array([tops.get(v) for v in names], dtype=np.float64)
+    return _Assignments(
+        devices=devices,
+        vehicles=list(names),
+        lo=lo,
+        hi=hi,
+        start=io.micros(table.column("valid_from")),
+        end=io.micros(table.column("valid_to")),
+        vehicle=vehicle,
+        divert=divert,
+        limit=top * factor,
+    )
+
+
+@dataclass
+class _State:
+    """Per-device and per-vehicle state carried across batches (see ``gps_numba``)."""
+
+    vehicles: int
+
+    def __post_init__(self) -> None:
+        n = self.vehicles
+        self.flags = np.zeros((n, 3), np.bool_)
+        self.ints = np.zeros((n, 2), np.int64)
+        self.floats = np.zeros((n, 7), np.float64)
+        self.d_seen = np.zeros(0, np.bool_)
+        self.d_ts = np.zeros(0, np.int64)
+        self.d_rank = np.zeros(0, np.int64)
+        self.d_row = np.zeros(0, np.int64)
+        self.d_lo = np.zeros(0, np.int64)
+        self.d_hi = np.zeros(0, np.int64)
+
+    def devices(self, count: int, assigned: _Assignments) -> None:
+        """Make room for `count` device codes (devices of no assignment have no interval)."""
+        have = self.d_seen.shape[0]
+        if count <= have:
+            return
+        size = max(count, 2 * have, 1024)
+        grow = size - have
+        self.d_seen = np.concatenate([self.d_seen, np.zeros(grow, np.bool_)])
+        self.d_ts = np.concatenate([self.d_ts, np.zeros(grow, np.int64)])
+        self.d_rank = np.concatenate([self.d_rank, np.zeros(grow, np.int64)])
+        self.d_row = np.concatenate([self.d_row, np.zeros(grow, np.int64)])
+        known = assigned.lo.shape[0]
+        self.d_lo = np.zeros(size, np.int64)
+        self.d_hi = np.zeros(size, np.int64)
+        self.d_lo[:known], self.d_hi[:known] = assigned.lo, assigned.hi
+
+    def closed_days(
+        self, out: tuple[NDArray[Any], NDArray[Any], NDArray[Any]]
+    ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+        """Every vehicle's open day, closed at the end of the input."""
+        emitted = k.flush(self.flags, self.ints, self.floats, *out)
+        return out[0][:emitted], out[1][:emitted], out[2][:emitted]
+
+
+def _indices(column: pa.Array) -> tuple[pa.Array, NDArray[np.int32]]:
+    """A string column's dictionary and its int32 indices."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    indices = column.indices
+    if indices.type != pa.int32():
+        indices = indices.cast(pa.int32())
+    return column.dictionary, np.asarray(indices.to_numpy(zero_copy_only=False), np.int32)
+
+
+class _Codes:
+    """Global codes of device ids and source files, and each file's rank by name.
+
+    A batch's dictionary (a few hundred devices) is mapped, not its rows: the
+    kernel looks each row's code up through the map.
+    """
+
+    def __init__(self, devices: dict[str, int]) -> None:
+        self.devices = dict(devices)
+        self.files: dict[str, int] = {}
+        self.ranks = np.zeros(0, np.int64)
+
+    def device_map(self, dictionary: pa.Array) -> NDArray[np.int64]:
+        return self._map(dictionary, self.devices)
+
+    def file_map(self, dictionary: pa.Array) -> NDArray[np.int64]:
+        codes = self._map(dictionary, self.files)
+        if self.ranks.shape[0] != len(self.files):
+            names = list(self.files)
+            order = sorted(range(len(names)), key=names.__getitem__)
+            self.ranks = np.empty(len(names), np.int64)
+            self.ranks[order] = np.arange(len(names))
+        ranks: NDArray[np.int64] = self.ranks[codes]
+        return ranks
+
+    @staticmethod
+    def _map(dictionary: pa.Array, table: dict[str, int]) -> NDArray[np.int64]:
+        words = dictionary.to_pylist()
+        return np.array([table.setdefault(w, len(table)) for w in words], dtype=np.int64)
+
+
+def _floats(column: pa.Array) -> NDArray[np.float64]:
+    return np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
+
+
+def _params(params: ParameterSet) -> NDArray[np.float64]:
+    values = np.zeros(7, np.float64)
+    values[k.P_LAT_MIN] = params.boundary_lat_min
+    values[k.P_LAT_MAX] = params.boundary_lat_max
+    values[k.P_LON_MIN] = params.boundary_lon_min
+    values[k.P_LON_MAX] = params.boundary_lon_max
+    values[k.P_JUMP_KM] = params.gps_jump_km
+    values[k.P_JUMP_S] = params.gps_jump_window_s
+    values[k.P_TWO] = 2.0
+    return values
+
+
+class _Kernel:
+    """The compiled passes of ``gps_numba`` over a stream of batches.
+
+    The vehicle rules, most of the work, run in `threads` threads at once,
+    each on its own blocks of vehicles.
+    """
+
+    def __init__(
+        self,
+        assigned: _Assignments,
+        values: NDArray[np.float64],
+        sinks: io.Sinks,
+        pool: ThreadPoolExecutor,
+        threads: int,
+    ) -> None:
+        self.assigned = assigned
+        self.values = values
+        self.sinks = sinks
+        self.pool = pool
+        self.threads = threads
+        self.state = _State(len(assigned.vehicles))
+        self.codes = _Codes(assigned.devices)
+
+    def device_batch(self, batch: pa.RecordBatch) -> bool:
+        """Pings in stored order; False if a device's pings are out of order."""
+        n = batch.num_rows
+        dev_dict, dev = _indices(batch.column("device_id"))
+        file_dict, file = _indices(batch.column(SOURCE_FILE))
+        dev_code = self.codes.device_map(dev_dict)
+        file_rank = self.codes.file_map(file_dict)
+        state, a = self.state, self.assigned
+        state.devices(len(self.codes.devices), a)
+        status, veh = np.zeros(n, np.int8), np.empty(n, np.int64)
+        ts, lat, lon = (
+            io.micros(batch.column("ts")),
+            _floats(batch.column("lat")),
+            _floats(batch.column("lon")),
+        )
+        row = np.asarray(batch.column(SOURCE_ROW).to_numpy(zero_copy_only=False), np.int64)
+        broken = k.device_rows(
+            dev, dev_code, ts, lat, lon, file, file_rank, row, status, veh,
+            state.d_seen, state.d_ts, state.d_rank, state.d_row, state.d_lo, state.d_hi,
+            a.start, a.end, a.vehicle, a.divert, self.values,
+        )  # fmt: skip
+        if broken < 0:
+            return False
+        self._vehicles(ts, lat, lon, status, veh, self.threads)
+        self.sinks.write_rejected(batch, status)
+        self.sinks.write_spill(batch, status, veh)
+        return True
+
+    def vehicle_batch(self, batch: pa.RecordBatch) -> None:
+        """Set-aside pings sorted by vehicle and time (they passed the device rules)."""
+        n = batch.num_rows
+        status = np.full(n, k.READY, np.int8)
+        self._vehicles(
+            np.asarray(batch.column("ts").to_numpy(), np.int64),
+            _floats(batch.column("lat")),
+            _floats(batch.column("lon")),
+            status,
+            # A copy, writable like the vehicle codes of the device pass: one
+            # compiled signature serves both passes.
+            np.array(batch.column("vehicle").to_numpy(), np.int64),
+            1,
+        )
+        rows = batch.select([SOURCE_FILE, SOURCE_ROW, "lat"])
+        rows = rows.append_column("device_id", pa.nulls(n, pa.string()))
+        self.sinks.write_rejected(rows, status)
+
+    def _vehicles(
+        self,
+        ts: NDArray[np.int64],
+        lat: NDArray[np.float64],
+        lon: NDArray[np.float64],
+        status: NDArray[np.int8],
+        veh: NDArray[np.int64],
+        parts: int,
+    ) -> None:
+        state, a = self.state, self.assigned
+
+        def part(index: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+            out = _outputs(ts.shape[0])
+            emitted = k.vehicle_rows(
+                index, parts, ts, lat, lon, status, veh, a.limit, self.values,
+                state.flags, state.ints, state.floats, *out,
+            )  # fmt: skip
+            return out[0][:emitted], out[1][:emitted], out[2][:emitted]
+
+        for closed in self.pool.map(part, range(parts)):
+            self.sinks.write_daily(*closed)
+
+    def finish(self) -> None:
+        self.sinks.write_daily(*self.state.closed_days(_outputs(self.state.vehicles)))
+
+
+def _outputs(n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
+
+
+def run_gps_kernel(
+    pings: Path,
+    assignments: pa.Table,
+    vehicles: pa.Table,
+    params: ParameterSet,
+    out_dir: Path,
+    batch_rows: int = BATCH_ROWS,
+    threads: int = THREADS,
+) -> GpsKernelFiles:
+    """The rules and daily distance of ``distance.gps_daily`` over a staged ping file.
+
+    `assignments`: device_id, vehicle_id, valid_from, valid_to (accepted, no
+    overlaps); `vehicles`: vehicle_id, top_speed_kmh (accepted). Unlike
+    ``gps_daily`` this starts from the staged pings before duplicate keys are
+    dropped, so the duplicate-key rejections of pings are among its results.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assigned = _assignments(assignments, vehicles, params.speed_tolerance_factor)
+    values = _params(params)
+    con = io.connect(out_dir)
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        for resorted in (False, True):
+            sinks = io.Sinks(out_dir, assigned.vehicles)
+            kernel = _Kernel(assigned, values, sinks, pool, threads)
+            try:
+                if resorted:
+                    order = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
+                    batches = io.sorted_batches(con, pings, io.COLUMNS, order, batch_rows)
+                else:
+                    batches = io.stored_batches(pings, batch_rows)
+                stream = io.prefetch(batches)
+                in_order = all(kernel.device_batch(b) for b in stream if b.num_rows)
+                stream.close()
+                if not in_order:
+                    continue
+                spilled = sinks.close_spill()
+                if spilled:
+                    order = ["vehicle", "ts", SOURCE_FILE, SOURCE_ROW]
+                    sorted_spill = io.sorted_batches(
+                        con, sinks.spill_path, io.SPILL_SCHEMA.names, order, batch_rows
+                    )
+                    for batch in sorted_spill:
+                        kernel.vehicle_batch(batch)
+                    sinks.spill_path.unlink()
+                kernel.finish()
+            finally:
+                sinks.close()
+            return GpsKernelFiles(sinks.paths[0], sinks.paths[1], resorted, spilled)
+    finally:
+        pool.shutdown()
+        con.close()
+    raise RuntimeError("GPS pings sorted by device and time are still out of order")
