@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from typer.testing import CliRunner
 
 from article6.cli.main import app
 from article6.services.reference_case import load_reference_flows, load_setup
 from article6.services.verify import make_checkpoint, verify
 from article6.store import tables as t
-from article6.store.database import stream_rows
+from article6.store.database import read_connection, stream_rows
 
 
 @pytest.fixture
@@ -225,3 +225,15 @@ def test_stream_rows_gives_every_row_in_order_whatever_the_batch(loaded: Engine)
         )
         assert all(a == b for a, b in pairs)
     assert len(expected) > 20
+
+
+def test_a_check_reads_one_snapshot_while_others_write(loaded: Engine) -> None:
+    count = select(func.count()).select_from(t.parties)
+    with read_connection(loaded) as connection:
+        before = connection.execute(count).scalar_one()
+        with loaded.begin() as writer:  # committed while the check is still reading
+            writer.execute(t.parties.insert().values(code="JPN", name="Japan"))
+        assert connection.execute(count).scalar_one() == before
+        assert verify(loaded).ok
+    with loaded.connect() as connection:
+        assert connection.execute(count).scalar_one() == before + 1
