@@ -171,6 +171,7 @@ blocks = Table(
     Column("underlying_first", BigInteger, nullable=True),
     Column("updated_seq", BigInteger, nullable=False),
     Index("ix_blocks_account_state", "account_id", "state", "vintage"),
+    Index("ix_blocks_account_order", "account_id", "approach_id", "vintage", "first"),
     Index("ix_blocks_issuance", "issuance_id"),
 )
 
