@@ -82,6 +82,7 @@ class Engine:
             self.con: Any = ibis.duckdb.connect(":memory:")
             self.con.raw_sql(f"SET memory_limit = '{duckdb_memory_limit()}'")
             self.con.raw_sql("SET preserve_insertion_order = false")
+            self.con.raw_sql("SET enable_progress_bar = false")  # progress is ours to show
             if spill_dir is not None:
                 target = str(spill_dir).replace("'", "''")
                 self.con.raw_sql(f"SET temp_directory = '{target}'")
