@@ -191,6 +191,7 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
     con.execute(f"SET temp_directory = '{str(work_dir).replace(chr(39), chr(39) * 2)}'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
