@@ -34,11 +34,11 @@ from article6.web.router import web_router
 API_TITLE = "article6 — Article 6.2 cooperative approaches"
 API_VERSION = "1"
 THREADS_VARIABLE = "ARTICLE6_API_THREADS"
-DEFAULT_THREADS = 8
+DEFAULT_THREADS = 4
 
 
 def worker_threads() -> int:
-    """Threads that run blocking request handlers (``ARTICLE6_API_THREADS``, default 8).
+    """Threads that run blocking request handlers (``ARTICLE6_API_THREADS``, default 4).
 
     Handlers hold the interpreter lock while they build queries and pages, so
     more threads than a few per core add no throughput: they only make the one
