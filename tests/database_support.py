@@ -9,8 +9,10 @@ the fixtures in conftest.py and by tests that spawn processes of their own.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -66,7 +68,7 @@ def _server_admin() -> Engine:
     return create_engine(str(POSTGRES_URL), isolation_level="AUTOCOMMIT")
 
 
-def create_template_database(load: Callable[[Engine], None]) -> str:
+def create_template_database(load: Callable[[Engine], object]) -> str:
     """A PostgreSQL database migrated and filled by `load`, to clone per test.
 
     Loading a full case once and cloning it (a file copy on the server) keeps
@@ -99,3 +101,44 @@ def drop_database(name: str) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+LoadCase = Callable[[Engine, Path], object]
+"""Loads a case into a migrated database, its signing keys into the given folder."""
+
+
+def sqlite_case_template(folder: Path, load: LoadCase) -> Path:
+    """A case loaded once into a SQLite file in `folder`, for tests to copy."""
+    engine = make_engine(f"sqlite:///{folder / 'registry.db'}")
+    upgrade(engine)
+    load(engine, folder / "keys")
+    engine.dispose()
+    return folder
+
+
+def postgres_case_template(folder: Path, load: LoadCase) -> tuple[str, Path]:
+    """The same case in a PostgreSQL template database, and its keys in `folder`."""
+    return create_template_database(lambda engine: load(engine, folder / "keys")), folder / "keys"
+
+
+@contextmanager
+def case_copy(
+    backend: str,
+    sqlite_template: Path,
+    postgres_template: Callable[[], tuple[str, Path]],
+    target: Path,
+) -> Iterator[tuple[str, Path]]:
+    """A private copy of a loaded case for one test: its database URL and key folder."""
+    keys = target / "keys"
+    if backend == "sqlite":
+        shutil.copy(sqlite_template / "registry.db", target / "registry.db")
+        shutil.copytree(sqlite_template / "keys", keys)
+        yield f"sqlite:///{target / 'registry.db'}", keys
+        return
+    template, template_keys = postgres_template()
+    shutil.copytree(template_keys, keys)
+    url, database = clone_database(template)
+    try:
+        yield url, keys
+    finally:
+        drop_database(database)

@@ -15,22 +15,25 @@ from sqlalchemy import Engine, func, select
 from article6.api.app import create_app
 from article6.services.reference_workflow import DEMO_PASSWORD, load_reference_workflow
 from article6.store import tables as t
-from article6.store.database import make_engine
-from article6.store.migrate import upgrade
-from database_support import BACKENDS, clone_database, create_template_database, drop_database
+from database_support import (
+    BACKENDS,
+    case_copy,
+    drop_database,
+    postgres_case_template,
+    sqlite_case_template,
+)
 
 PROBLEM = "application/problem+json"
+
+
+def _load_reference(engine: Engine, keys: Path) -> None:
+    load_reference_workflow(engine, keys)
 
 
 @pytest.fixture(scope="session")
 def reference_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference case loaded once into a SQLite file; tests copy it."""
-    folder = tmp_path_factory.mktemp("reference")
-    engine = make_engine(f"sqlite:///{folder / 'registry.db'}")
-    upgrade(engine)
-    load_reference_workflow(engine, folder / "keys")
-    engine.dispose()
-    return folder
+    return sqlite_case_template(tmp_path_factory.mktemp("reference"), _load_reference)
 
 
 def copy_reference(template: Path, target: Path) -> tuple[str, Path]:
@@ -44,12 +47,7 @@ def reference_postgres_template(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, Path]]:
     """The reference case in a PostgreSQL template database (cloned per test) and its keys."""
-    keys = tmp_path_factory.mktemp("reference-pg") / "keys"
-
-    def load(engine: Engine) -> None:
-        load_reference_workflow(engine, keys)
-
-    name = create_template_database(load)
+    name, keys = postgres_case_template(tmp_path_factory.mktemp("reference-pg"), _load_reference)
     yield name, keys
     drop_database(name)
 
@@ -59,19 +57,14 @@ def reference_app(
     request: pytest.FixtureRequest, reference_template: Path, tmp_path: Path
 ) -> Iterator[FastAPI]:
     """The API over a private copy of the reference case, on each backend."""
-    database = None
-    if request.param == "sqlite":
-        url, keys = copy_reference(reference_template, tmp_path)
-    else:
-        template, template_keys = request.getfixturevalue("reference_postgres_template")
-        keys = tmp_path / "keys"
-        shutil.copytree(template_keys, keys)
-        url, database = clone_database(template)
-    app = create_app(url, keys)
-    yield app
-    app.state.engine.dispose()
-    if database is not None:
-        drop_database(database)
+
+    def postgres() -> tuple[str, Path]:
+        return request.getfixturevalue("reference_postgres_template")  # type: ignore[no-any-return]
+
+    with case_copy(request.param, reference_template, postgres, tmp_path) as (url, keys):
+        app = create_app(url, keys)
+        yield app
+        app.state.engine.dispose()
 
 
 def signed_in(app: FastAPI, user_id: str, password: str = DEMO_PASSWORD) -> TestClient:

@@ -4,7 +4,6 @@ and Korea's inventory, and the investment support programme's agreement."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +16,13 @@ from article6.api.app import create_app
 from article6.services import accounting, reference_workflow
 from article6.services.finance_reference import load_reference_agreement
 from article6.services.reference_workflow import DEMO_PASSWORD, Cast
-from article6.store.database import make_engine
-from article6.store.migrate import upgrade
-from database_support import BACKENDS, clone_database, create_template_database, drop_database
+from database_support import (
+    BACKENDS,
+    case_copy,
+    drop_database,
+    postgres_case_template,
+    sqlite_case_template,
+)
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -76,26 +79,20 @@ def page_text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", without_tags)).replace("&#39;", "'")
 
 
+def _load_full(engine: Engine, keys: Path) -> None:
+    load_full_reference(engine, keys)
+
+
 @pytest.fixture(scope="session")
 def web_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full reference case loaded once into a SQLite file; each test copies it."""
-    folder = tmp_path_factory.mktemp("web-reference")
-    engine = make_engine(f"sqlite:///{folder / 'registry.db'}")
-    upgrade(engine)
-    load_full_reference(engine, folder / "keys")
-    engine.dispose()
-    return folder
+    return sqlite_case_template(tmp_path_factory.mktemp("web-reference"), _load_full)
 
 
 @pytest.fixture(scope="session")
 def web_postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The same case in a PostgreSQL template database (cloned per test) and its keys."""
-    keys = tmp_path_factory.mktemp("web-reference-pg") / "keys"
-
-    def load(engine: Engine) -> None:
-        load_full_reference(engine, keys)
-
-    name = create_template_database(load)
+    name, keys = postgres_case_template(tmp_path_factory.mktemp("web-reference-pg"), _load_full)
     yield name, keys
     drop_database(name)
 
@@ -105,19 +102,14 @@ def web_app(
     request: pytest.FixtureRequest, web_template: Path, tmp_path: Path
 ) -> Iterator[FastAPI]:
     """The application over a private copy of the loaded case, on each backend."""
-    if request.param == "sqlite":
-        shutil.copy(web_template / "registry.db", tmp_path / "registry.db")
-        shutil.copytree(web_template / "keys", tmp_path / "keys")
-        url, database = f"sqlite:///{tmp_path / 'registry.db'}", None
-    else:
-        template, keys = request.getfixturevalue("web_postgres_template")
-        shutil.copytree(keys, tmp_path / "keys")
-        url, database = clone_database(template)
-    app = create_app(url, tmp_path / "keys")
-    yield app
-    app.state.engine.dispose()
-    if database is not None:
-        drop_database(database)
+
+    def postgres() -> tuple[str, Path]:
+        return request.getfixturevalue("web_postgres_template")  # type: ignore[no-any-return]
+
+    with case_copy(request.param, web_template, postgres, tmp_path) as (url, keys):
+        app = create_app(url, keys)
+        yield app
+        app.state.engine.dispose()
 
 
 def client_for(app: FastAPI, user_id: str | None = None, locale: str | None = "en") -> TestClient:

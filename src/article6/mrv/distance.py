@@ -24,6 +24,7 @@ Observed days for the percentile are looked for at most ``LOOKBACK_DAYS`` back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -114,6 +115,12 @@ def _unassigned(assigned: ir.Table) -> Rule:
     )
 
 
+def _vehicle_timeline(table: ir.Table, rows: tuple[int | None, int] | None = None) -> Any:
+    """Each vehicle's records in time order (file and row break ties), as a window."""
+    order = [table.ts, table[SOURCE_FILE], table[SOURCE_ROW]]
+    return ibis.window(group_by=table.vehicle_id, order_by=order, rows=rows)
+
+
 def _hours_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
     seconds = later.epoch_seconds().cast("float64") - earlier.epoch_seconds().cast("float64")
     return seconds / 3600.0
@@ -136,8 +143,7 @@ def odometer_readings(
     )
     kept, bad = partition(assigned, "odometer_readings")
     out.append(bad)
-    order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
-    window = ibis.window(group_by=kept.vehicle_id, order_by=order)
+    window = _vehicle_timeline(kept)
     stepped = kept.mutate(
         _prev_km=kept.odometer_km.lag().over(window),
         _prev_ts=kept.ts.lag().over(window),
@@ -150,8 +156,7 @@ def odometer_readings(
     stepped = cache(mark(stepped, [rule]).drop("_prev_km", "_prev_ts"), "odometer_plausible")
     kept, bad = partition(stepped, "odometer_readings")
     out.append(bad)
-    order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
-    earlier = ibis.window(group_by=kept.vehicle_id, order_by=order, rows=(None, -1))
+    earlier = _vehicle_timeline(kept, rows=(None, -1))
     kept = kept.mutate(_max_before=kept.odometer_km.max().over(earlier))
     rule = (
         kept.odometer_km < kept._max_before,
@@ -217,8 +222,7 @@ def gps_daily(
     assigned = cache(mark(assigned, [_unassigned(assigned), outside]), "gps_assigned")
     kept, bad = partition(assigned, "gps_pings")
     out.append(bad)
-    order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
-    window = ibis.window(group_by=kept.vehicle_id, order_by=order)
+    window = _vehicle_timeline(kept)
     kept = kept.mutate(
         _plat=kept.lat.lag().over(window),
         _plon=kept.lon.lag().over(window),
@@ -242,8 +246,7 @@ def gps_daily(
     )
     kept, bad = partition(checked, "gps_pings")
     out.append(bad)
-    order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
-    window = ibis.window(group_by=kept.vehicle_id, order_by=order)
+    window = _vehicle_timeline(kept)
     segments = kept.mutate(
         _plat=kept.lat.lag().over(window),
         _plon=kept.lon.lag().over(window),
