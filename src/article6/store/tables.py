@@ -170,7 +170,18 @@ blocks = Table(
     Column("underlying_registry", String(20), nullable=True),
     Column("underlying_first", BigInteger, nullable=True),
     Column("updated_seq", BigInteger, nullable=False),
-    Index("ix_blocks_account_state", "account_id", "state", "vintage"),
+    # Held blocks in selection order: the query every transfer runs names account,
+    # state, approach and vintage, so the index it uses must match all four (with
+    # fewer, SQLite may prefer the holdings order below and read split blocks too).
+    Index(
+        "ix_blocks_account_held",
+        "account_id",
+        "state",
+        "approach_id",
+        "vintage",
+        "issuance_id",
+        "first",
+    ),
     Index("ix_blocks_account_order", "account_id", "approach_id", "vintage", "first"),
     Index("ix_blocks_issuance", "issuance_id"),
 )
