@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,9 +49,12 @@ def chain_hash(previous_hash: str, body: bytes) -> str:
     return hashlib.sha256(previous_hash.encode("ascii") + body).hexdigest()
 
 
-@dataclass(frozen=True)
-class Event:
-    """One appended journal event; `body` is exactly the bytes that were hashed."""
+class Event(NamedTuple):
+    """One appended journal event; `body` is exactly the bytes that were hashed.
+
+    A named tuple, not a frozen dataclass: verify builds one per stored event,
+    and a tuple is built several times faster.
+    """
 
     seq: int
     command: str

@@ -95,7 +95,17 @@ class LedgerState:
 
     def _apply(self, event: Event) -> None:
         p = event.payload
-        match event.command:
+        command = event.command
+        if command in BLOCK_COMMANDS:  # nearly every event: tested first
+            if command == "UnitsIssued":
+                issuance = codec.issuance_from_dict(p["issuance"])
+                self._new(self.issuances, issuance.issuance_id, issuance)
+            for raw in p["ops"]:
+                self._apply_op(raw)
+            if command in CROSS_REGISTRY_COMMANDS and p.get("to_registry") != event.registry_id:
+                self.awaiting_acquisition[event.seq] = (p["to_registry"], p["quantity_t"])
+            return
+        match command:
             case "PartyRegistered":
                 party = codec.party_from_dict(p["party"])
                 self._new(self.parties, party.code, party)
@@ -123,14 +133,6 @@ class LedgerState:
                 versions.append(version)
             case "UnitsAcquired":
                 self._acquire(event)
-            case command if command in BLOCK_COMMANDS:
-                if command == "UnitsIssued":
-                    issuance = codec.issuance_from_dict(p["issuance"])
-                    self._new(self.issuances, issuance.issuance_id, issuance)
-                for raw in p["ops"]:
-                    self._apply_op(raw)
-                if command in CROSS_REGISTRY_COMMANDS and p.get("to_registry") != event.registry_id:
-                    self.awaiting_acquisition[event.seq] = (p["to_registry"], p["quantity_t"])
             case command if command in AUDIT_EVENTS:
                 pass  # on the chain for audit; its own module checks its content
             case _:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from article6.api import views
 from article6.api.auth import CurrentActor
@@ -27,7 +27,7 @@ from article6.api.schemas import (
     TransferIn,
     UseIn,
     VerifyOut,
-    page_of,
+    json_page,
     receipt_out,
 )
 from article6.domain.permissions import Command, Target, authorize
@@ -147,10 +147,10 @@ def cancel(
 @router.get("/holdings", response_model=PageOut[HoldingOut], summary="Blocks with ITMO identifiers")
 def holdings(
     _actor: CurrentActor, engine: EngineDep, page: PageDep, registry_id: RegistryFilter = None
-) -> PageOut[HoldingOut]:
+) -> Response:
     wanted = min(page.offset + page.limit + 1, queries.MAX_ROWS)
     rows = queries.holdings(engine, registry_id, limit=wanted)[page.offset :]
-    return page_of([HoldingOut(**row.to_dict()) for row in rows], page.limit, page.offset)
+    return json_page(rows, page.limit, page.offset)
 
 
 @router.get("/blocks/{block_id}", response_model=LineageOut, summary="A block and its lineage")
