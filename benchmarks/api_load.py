@@ -4,10 +4,11 @@ The reference case is loaded into three identical databases (temporary SQLite
 files, or with `--database-url` PostgreSQL schemas that are dropped
 afterwards). On the first, the service layer is called directly (holdings
 read, then a 1 t transfer, in a loop) to give the baseline throughput. On the
-others a uvicorn server, in a process of its own, listens on 127.0.0.1 (an
-ephemeral port) and `--clients` concurrent httpx clients in this process,
-signed in with a bearer API token, run the same operations through the REST
-API, in two ways:
+others a uvicorn server listens on 127.0.0.1 (an ephemeral port) with
+`--workers` processes sharing the socket (default: one per core, as
+`article6 serve --workers` runs it), and `--clients` concurrent httpx clients
+in this process, signed in with a bearer API token, run the same operations
+through the REST API, in two ways:
 
 * saturated: a closed loop without think time, every client sending its next
   request as soon as the last one is answered. This measures the API's
@@ -22,13 +23,17 @@ API, in two ways:
   from each request's scheduled time, so a request that had to wait for its
   client's previous one counts that wait too.
 
-The load generator runs in another process than the server so that its own
-work is not charged to the server. Runs stop after `--operations` operations
+The direct baseline is one thread of one process. Python runs one handler at a
+time per process, so the server uses its cores through worker processes; the
+saturated run is also made with a single worker and reported beside the others
+(`api_one_worker`, no target), to show what one process does. The load
+generator runs in another process than the server so that its own work is not
+charged to the server, but on the same cores. Runs stop after `--operations` operations
 or `--seconds` seconds, whichever comes first. The last line printed is one
 JSON object holding every figure, baseline and ratio.
 
     python benchmarks/api_load.py [--clients 50] [--operations 4000] [--seconds 30]
-                                  [--database-url URL] [--quick]
+                                  [--workers N] [--database-url URL] [--quick]
 """
 
 from __future__ import annotations
@@ -193,9 +198,10 @@ def _serve(url: str, key_dir: Path, listening: socket.socket) -> None:
 
 
 class ServerProcess:
-    """uvicorn serving the application on 127.0.0.1 and an ephemeral port, in a process."""
+    """uvicorn serving the application on 127.0.0.1 and an ephemeral port, in `workers`
+    processes that accept on the same socket."""
 
-    def __init__(self, url: str, key_dir: Path) -> None:
+    def __init__(self, url: str, key_dir: Path, workers: int) -> None:
         # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off only on
         # sockets that say they are TCP, and uvicorn writes a response's head and body
         # separately, so with Nagle on every response waits for the client's delayed
@@ -206,26 +212,31 @@ class ServerProcess:
         self.socket.listen(1024)  # clients may connect before the server accepts
         self.port = int(self.socket.getsockname()[1])
         context = multiprocessing.get_context("spawn")
-        self.process = context.Process(target=_serve, args=(url, key_dir, self.socket))
+        self.processes = [
+            context.Process(target=_serve, args=(url, key_dir, self.socket)) for _ in range(workers)
+        ]
 
     def __enter__(self) -> ServerProcess:
-        self.process.start()
+        for process in self.processes:
+            process.start()
         deadline = time.monotonic() + SERVER_START_S
         while True:
             try:
                 httpx.get(f"http://{LOOPBACK}:{self.port}/openapi.json", timeout=5)
                 return self
             except httpx.HTTPError:
-                if time.monotonic() > deadline or not self.process.is_alive():
+                if time.monotonic() > deadline or not all(p.is_alive() for p in self.processes):
                     raise RuntimeError("the benchmark server did not start") from None
                 time.sleep(0.05)
 
     def __exit__(self, *_: object) -> None:
-        self.process.terminate()  # uvicorn shuts down gracefully on SIGTERM
-        self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        for process in self.processes:
+            process.terminate()  # uvicorn shuts down gracefully on SIGTERM
+        for process in self.processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
         self.socket.close()
 
 
@@ -296,14 +307,20 @@ async def _drive(
 
 
 def run_api(
-    url: str, key_dir: Path, clients: int, operations: int, seconds: float, rate: float | None
+    url: str,
+    key_dir: Path,
+    workers: int,
+    clients: int,
+    operations: int,
+    seconds: float,
+    rate: float | None,
 ) -> Run:
     engine = make_engine(url)
     token, _ = identity.issue_api_token(
         engine, actor=identity.load_actor(engine, "kor-registry"), label="api load benchmark"
     )
     engine.dispose()
-    with ServerProcess(url, key_dir) as server:
+    with ServerProcess(url, key_dir, workers) as server:
         base_url = f"http://{LOOPBACK}:{server.port}"
         return asyncio.run(_drive(base_url, token, clients, operations, seconds, rate))
 
@@ -314,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operations", type=int, default=4000, help="Reads plus transfers")
     parser.add_argument("--seconds", type=float, default=30.0, help="Time limit per run")
     parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="Server processes (default: cores)"
+    )
+    parser.add_argument(
         "--database-url", help="A PostgreSQL database to run on (a schema per run, dropped after)"
     )
     parser.add_argument("--quick", action="store_true", help="5 clients, 40 operations")
@@ -322,28 +342,27 @@ def main(argv: list[str] | None = None) -> int:
         args.clients, args.operations, args.seconds = 5, 40, 30.0
     with tempfile.TemporaryDirectory(prefix="article6-api-load-") as temporary:
         folder = Path(temporary)
-        with databases(args.database_url, folder, 3) as urls:
+        with databases(args.database_url, folder, 4) as urls:
             print("Loading the reference case…", file=sys.stderr)
             for url in urls:
                 prepare(url, folder / "keys")
             direct = run_direct(urls[0], args.operations, args.seconds)
-            print("Saturated API run…", file=sys.stderr)
-            saturated = run_api(
-                urls[1], folder / "keys", args.clients, args.operations, args.seconds, None
-            )
+            load = (args.clients, args.operations, args.seconds)
+            print(f"Saturated API run, {args.workers} worker(s)…", file=sys.stderr)
+            saturated = run_api(urls[1], folder / "keys", args.workers, *load, None)
             rate = PACED_SHARE * direct.operations() / direct.elapsed_s
             print(f"Paced API run at {rate:.0f} operations/s…", file=sys.stderr)
-            paced = run_api(
-                urls[2], folder / "keys", args.clients, args.operations, args.seconds, rate
-            )
-    summary = _summary(args, direct, saturated, paced, rate)
+            paced = run_api(urls[2], folder / "keys", args.workers, *load, rate)
+            print("Saturated API run, one worker…", file=sys.stderr)
+            one_worker = run_api(urls[3], folder / "keys", 1, *load, None)
+    summary = _summary(args, direct, saturated, paced, one_worker, rate)
     _print_table(summary)
     print(json.dumps(summary))
-    return 0 if saturated.errors + paced.errors == 0 else 1
+    return 0 if saturated.errors + paced.errors + one_worker.errors == 0 else 1
 
 
 def _summary(
-    args: argparse.Namespace, direct: Run, saturated: Run, paced: Run, rate: float
+    args: argparse.Namespace, direct: Run, saturated: Run, paced: Run, one_worker: Run, rate: float
 ) -> dict[str, Any]:
     base = direct.figures()["throughput_ops_s"]
     api, api_paced = saturated.figures(), paced.figures()
@@ -353,12 +372,15 @@ def _summary(
         "benchmark": "api_load",
         "backend": "sqlite" if args.database_url is None else "postgresql",
         "clients": args.clients,
+        "workers": args.workers,
         "operation_budget": args.operations,
         "seconds_limit": args.seconds,
         "direct": direct.figures(),
         "api": api,
         "api_paced": {"offered_ops_s": round(rate, 1), **api_paced},
+        "api_one_worker": one_worker.figures(),
         "throughput_ratio": round(ratio, 3),
+        "one_worker_throughput_ratio": round(one_worker.figures()["throughput_ops_s"] / base, 3),
         "paced_throughput_ratio": round(api_paced["throughput_ops_s"] / base, 3),
         "paced_sustained": round(sustained, 3),
         "target_ratio": TARGET_RATIO,
@@ -379,11 +401,12 @@ def _print_table(summary: dict[str, Any]) -> None:
     print(f"{'':34} {'ops':>6} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     rows = (
         ("direct (service layer)", summary["direct"]),
-        ("API saturated (closed loop)", summary["api"]),
+        (f"API saturated, {summary['workers']} worker(s)", summary["api"]),
         (
             f"API paced ({summary['api_paced']['offered_ops_s']} ops/s offered)",
             summary["api_paced"],
         ),
+        ("API saturated, one worker", summary["api_one_worker"]),
     )
     for name, figures in rows:
         print(
@@ -402,9 +425,10 @@ def _print_table(summary: dict[str, Any]) -> None:
         f"{'met' if summary['meets_p99'] else 'missed'}."
     )
     print(
+        f"One worker process keeps {summary['one_worker_throughput_ratio']:.0%} (no target). "
         f"Saturated p99 {summary['api']['p99_ms']} ms is queueing: {clients} clients that never "
         f"pause wait about {clients} / throughput each; it is reported, not targeted. "
-        f"Errors: {summary['api']['errors'] + summary['api_paced']['errors']}."
+        f"Errors: {sum(summary[k]['errors'] for k in ('api', 'api_paced', 'api_one_worker'))}."
     )
 
 

@@ -26,7 +26,8 @@ def test_quick_api_load_reports_every_figure() -> None:
     assert any("ops/s" in line for line in lines[:-1]), "no readable table"
     figures = json.loads(lines[-1])
     assert figures["benchmark"] == "api_load" and figures["clients"] == 5
-    for run in ("direct", "api", "api_paced"):
+    assert figures["workers"] >= 1
+    for run in ("direct", "api", "api_paced", "api_one_worker"):
         assert figures[run]["operations"] == 40
         assert figures[run]["errors"] == 0
         assert figures[run]["throughput_ops_s"] > 0
@@ -36,6 +37,8 @@ def test_quick_api_load_reports_every_figure() -> None:
     direct = figures["direct"]["throughput_ops_s"]
     ratio = figures["api"]["throughput_ops_s"] / direct
     assert abs(figures["throughput_ratio"] - ratio) < 0.01
+    one = figures["api_one_worker"]["throughput_ops_s"] / direct
+    assert abs(figures["one_worker_throughput_ratio"] - one) < 0.01
     paced = figures["api_paced"]
     assert abs(paced["offered_ops_s"] - direct / 2) < 0.2, "paced at half the direct rate"
     assert abs(figures["paced_throughput_ratio"] - paced["throughput_ops_s"] / direct) < 0.01

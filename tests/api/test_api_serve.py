@@ -1,4 +1,5 @@
-"""`article6 serve` builds the app on the configured database and hands it to uvicorn."""
+"""`article6 serve` hands uvicorn the application factory on the configured database,
+in one process or several."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+import uvicorn.importer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect
@@ -22,18 +24,22 @@ def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"  # a new database: serve migrates it
-    monkeypatch.setenv("ARTICLE6_DATABASE_URL", url)
+    # The option wins over the setting, and the worker processes see it.
+    monkeypatch.setenv("ARTICLE6_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     monkeypatch.setenv("ARTICLE6_KEY_DIR", str(tmp_path / "keys"))
     served: dict[str, Any] = {}
 
-    def fake_run(app: FastAPI, **options: Any) -> None:
-        served["app"] = app
+    def fake_run(app: str, **options: Any) -> None:
+        served["app"] = uvicorn.importer.import_from_string(app)()
         served.update(options)
 
     monkeypatch.setattr(serve.uvicorn, "run", fake_run)
-    result = CliRunner().invoke(cli, ["serve", "--port", "8123"])
+    result = CliRunner().invoke(
+        cli, ["serve", "--port", "8123", "--workers", "3", "--database-url", url]
+    )
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 8123
+    assert served["factory"] is True and served["workers"] == 3
     assert "http://127.0.0.1:8123" in result.output
     app: FastAPI = served["app"]
     assert str(app.state.engine.url) == url

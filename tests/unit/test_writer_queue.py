@@ -1,21 +1,25 @@
 """The SQLite writer queue: first come, first served; a timed-out wait leaves no trace.
 
 And through it, many threads of one process writing at once to one SQLite
-file: every command commits exactly once and the journal stays whole.
+file: every command commits exactly once and the journal stays whole. The
+file lock that the writers of several processes take turns on excludes other
+processes, and several processes transferring at once lose nothing either.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 from article6.domain.model import Account, AccountKind
-from article6.services import actions, queries, setup
+from article6.services import actions, identity, queries, setup
 from article6.services.reference_workflow import APPROACH_ID, load_reference_workflow
 from article6.services.verify import verify
-from article6.store.database import WriterQueue, make_engine
+from article6.store.database import ProcessWriterLock, WriterQueue, make_engine
 from article6.store.migrate import upgrade
 
 WAIT_S = 30.0
@@ -101,5 +105,79 @@ def test_threads_of_one_process_transfer_at_once_without_loss(tmp_path: Path) ->
         if row.account_id == "KOR01-THREADS"
     )
     assert moved == threads * per_thread
+    assert verify(engine).ok
+    engine.dispose()
+
+
+def _hold_lock(
+    path: Path, held: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
+) -> None:
+    lock = ProcessWriterLock(path)
+    assert lock.acquire(WAIT_S)
+    held.set()
+    done.wait(WAIT_S)
+    lock.release()
+
+
+def test_the_process_lock_excludes_another_process_until_released(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db-writer"
+    context = multiprocessing.get_context("spawn")
+    held, done = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(path, held, done))
+    holder.start()
+    try:
+        assert held.wait(WAIT_S)
+        lock = ProcessWriterLock(path)
+        assert not lock.acquire(0.05), "another process holds the lock"
+        done.set()
+        assert lock.acquire(WAIT_S), "released when the holder lets go"
+        lock.release()
+    finally:
+        done.set()
+        holder.join(WAIT_S)
+
+
+def _transfer_from_a_process(url: str, count: int) -> None:
+    engine = make_engine(url)
+    actor = identity.load_actor(engine, "kor-registry")
+    for _ in range(count):
+        actions.transfer(
+            engine,
+            actor=actor,
+            from_account="KOR01-HOLDING",
+            to_account="KOR01-PROCESSES",
+            selection=actions.Selection(APPROACH_ID, 2025, 1),
+            action_date=date(2026, 6, 1),
+        )
+    engine.dispose()
+
+
+def test_processes_transfer_at_once_without_loss(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    cast = load_reference_workflow(engine, tmp_path / "keys")
+    setup.open_account(
+        engine,
+        actor=cast["kor-registry"],
+        account=Account("KOR01-PROCESSES", "KOR01", AccountKind.HOLDING, "KOR", "Processes"),
+    )
+    processes, per_process = 4, 10
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_transfer_from_a_process, args=(url, per_process))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0] * processes
+    moved = sum(
+        row.quantity_t
+        for row in queries.holdings(engine, "KOR01")
+        if row.account_id == "KOR01-PROCESSES"
+    )
+    assert moved == processes * per_process
     assert verify(engine).ok
     engine.dispose()

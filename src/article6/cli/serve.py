@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 import uvicorn
 
 from article6.cli.common import DatabaseOption, console, settings_for
+from article6.store.database import make_engine
 from article6.store.migrate import upgrade
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+APP_FACTORY = "article6.api.app:create_app"
 
 
 def serve_app(
@@ -19,24 +22,44 @@ def serve_app(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     key_dir: Path | None = None,
+    workers: int = 1,
 ) -> None:
     """Bring the schema up to date, then serve the application with uvicorn until
-    interrupted (blocks)."""
-    from article6.api.app import create_app
+    interrupted (blocks).
 
+    Handlers hold the interpreter lock, so one process uses about one core;
+    `workers` processes share the port and use as many. Each builds the
+    application from the environment, which is set here for them.
+    """
     settings = settings_for(database_url)
-    app = create_app(settings.database_url, key_dir if key_dir is not None else settings.key_dir)
-    upgrade(app.state.engine)
+    keys = key_dir if key_dir is not None else settings.key_dir
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
     console.print(
-        f"Serving article6 on http://{host}:{port} (API documentation at /docs); Ctrl+C stops"
+        f"Serving article6 on http://{host}:{port} with {workers} worker process"
+        f"{'es' if workers > 1 else ''} (API documentation at /docs); Ctrl+C stops"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    os.environ["ARTICLE6_DATABASE_URL"] = settings.database_url
+    os.environ["ARTICLE6_KEY_DIR"] = str(keys)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 def serve(
     host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on."),
     port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=65535),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Server processes (about one core each)."
+    ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Serve the REST API (and the web application) on the configured database."""
-    serve_app(database_url, host, port)
+    serve_app(database_url, host, port, workers=workers)

@@ -7,17 +7,21 @@ against the same state, so no serial can be spent twice. Transient conflicts
 (deadlock, serialization failure, a busy SQLite file) are retried.
 
 SQLite writers of one process also queue, first come first served, on a lock
-of the engine before they ask for the database write lock. SQLite's own busy
-handler polls with growing sleeps, so under load a waiting writer can lose the
-race again and again (seconds of latency) while its pooled connection idles;
-the queue hands the lock straight to the next writer instead. SQLite's lock
-stays the authority: other processes still wait on it, and a writer that has
-queued longer than the busy timeout goes on to ask SQLite directly.
+of the engine before they ask for the database write lock, and the writers of
+several processes (the workers of one server) then take turns on a file lock
+beside the database. SQLite's own busy handler polls with sleeps that grow to
+a tenth of a second, so under load a waiting writer can lose the race again and
+again (seconds of latency) while its pooled connection idles; the queue hands
+the lock straight to the next writer of the process, and the file lock is
+polled at most a millisecond apart. SQLite's lock stays the authority: a writer
+that has waited longer than the busy timeout goes on to ask SQLite directly.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -77,7 +81,60 @@ class WriterQueue:
                 self._held = False
 
 
-_WRITER_QUEUES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+class ProcessWriterLock:
+    """An exclusive lock on a file beside the database, for the writers of every process.
+
+    One thread of a process at a time asks for it (the engine's WriterQueue
+    comes first). The file is opened by each process for itself, so a forked
+    child never shares its parent's lock; the operating system releases the lock
+    of a process that ends, however it ends.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+        self._pid = -1
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for the lock; True if it is now held."""
+        if self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        deadline = time.monotonic() + timeout
+        delay = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.001)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+class WriterLocks:
+    """The in-process queue, then the lock shared with other processes."""
+
+    def __init__(self, database: Path) -> None:
+        self.queue = WriterQueue()
+        self.process = ProcessWriterLock(database.with_name(database.name + "-writer"))
+
+    def acquire(self, timeout: float) -> tuple[bool, bool]:
+        queued = self.queue.acquire(timeout)
+        return queued, queued and self.process.acquire(timeout)
+
+    def release(self, queued: bool, locked: bool) -> None:
+        if locked:
+            self.process.release()
+        if queued:
+            self.queue.release()
+
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, WriterLocks] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str) -> Engine:
@@ -99,7 +156,7 @@ def _sqlite_engine(url: str) -> Engine:
             max_overflow=SQLITE_MAX_OVERFLOW,
             connect_args=connect_args,
         )
-        _WRITER_QUEUES[engine] = WriterQueue()
+        _WRITER_LOCKS[engine] = WriterLocks(Path(path))
     else:
         engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
@@ -134,9 +191,9 @@ def is_retryable(exc: BaseException) -> bool:
 
 def run_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
     """Run `work` in one transaction, retrying transient conflicts; commit or roll back whole."""
-    queue = _WRITER_QUEUES.get(engine)
+    locks = _WRITER_LOCKS.get(engine)
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        queued = queue is not None and queue.acquire(SQLITE_BUSY_TIMEOUT_S)
+        queued, locked = (False, False) if locks is None else locks.acquire(SQLITE_BUSY_TIMEOUT_S)
         try:
             with engine.connect() as connection:
                 connection.execution_options(**{WRITE_TRANSACTION: True})
@@ -146,9 +203,8 @@ def run_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
         finally:
-            if queued:
-                assert queue is not None
-                queue.release()
+            if locks is not None:
+                locks.release(queued, locked)
         time.sleep(min(0.002 * 2**attempt, 0.5))
     raise RuntimeError("unreachable")
 
