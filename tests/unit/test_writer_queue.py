@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.synchronize
 import threading
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -19,7 +20,13 @@ from article6.domain.model import Account, AccountKind
 from article6.services import actions, identity, queries, setup
 from article6.services.reference_workflow import APPROACH_ID, load_reference_workflow
 from article6.services.verify import verify
-from article6.store.database import ProcessWriterLock, WriterQueue, make_engine
+from article6.store.database import (
+    BACKGROUND_CHECKPOINT_BACKSTOP_PAGES,
+    ProcessWriterLock,
+    WalCheckpointer,
+    WriterQueue,
+    make_engine,
+)
 from article6.store.migrate import upgrade
 
 WAIT_S = 30.0
@@ -27,7 +34,9 @@ WAIT_S = 30.0
 
 def _wait_until(condition: Callable[[], bool]) -> None:
     event = threading.Event()
+    deadline = time.monotonic() + WAIT_S
     while not condition():
+        assert time.monotonic() < deadline, "waited too long"
         event.wait(0.001)
 
 
@@ -181,3 +190,32 @@ def test_processes_transfer_at_once_without_loss(tmp_path: Path) -> None:
     assert moved == processes * per_process
     assert verify(engine).ok
     engine.dispose()
+
+
+def test_a_server_engine_leaves_the_write_ahead_log_to_the_checkpointer(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}", background_checkpoints=True)
+    upgrade(engine)
+    with engine.connect() as connection:
+        backstop = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    assert backstop == BACKGROUND_CHECKPOINT_BACKSTOP_PAGES, "commits no longer copy the log back"
+    load_reference_workflow(engine, tmp_path / "keys")  # writes enough to fill the log
+    checkpointer = WalCheckpointer(engine, every_s=0.01)
+    checkpointer.start()
+    try:
+        _wait_until(lambda: _log_copied_back(checkpointer.last))
+    finally:
+        checkpointer.stop()
+    assert verify(engine).ok
+    engine.dispose()
+
+
+def _log_copied_back(result: tuple[int, int, int] | None) -> bool:
+    return result is not None and result[0] == 0 and 0 < result[1] == result[2]
+
+
+def test_the_checkpointer_does_nothing_on_a_database_in_memory() -> None:
+    engine = make_engine("sqlite://", background_checkpoints=True)
+    checkpointer = WalCheckpointer(engine)
+    checkpointer.start()
+    assert checkpointer._thread is None
+    checkpointer.stop()

@@ -28,7 +28,7 @@ from article6.api.routes import (
     registry,
 )
 from article6.settings import load_settings
-from article6.store.database import make_engine
+from article6.store.database import WalCheckpointer, make_engine
 from article6.web.router import web_router
 
 API_TITLE = "article6 — Article 6.2 cooperative approaches"
@@ -53,7 +53,12 @@ def worker_threads() -> int:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.threads
-    yield
+    checkpointer = WalCheckpointer(app.state.engine)
+    checkpointer.start()
+    try:
+        yield
+    finally:
+        checkpointer.stop()
 
 
 def create_app(database_url: str | None = None, key_dir: Path | None = None) -> FastAPI:
@@ -78,7 +83,7 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
         lifespan=_lifespan,
     )
     app.state.threads = worker_threads()
-    app.state.engine = make_engine(url)
+    app.state.engine = make_engine(url, background_checkpoints=True)
     app.state.key_dir = keys
     app.state.upload_dir = Path(os.environ.get("ARTICLE6_UPLOAD_DIR") or keys.parent / "uploads")
     app.state.login_limiter = auth.LoginRateLimiter()
