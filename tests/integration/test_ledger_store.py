@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import Account, AccountKind, Purpose
-from article6.services import actions, setup
+from article6.services import actions, queries, setup
 from article6.services.reference_case import (
     APPROACH_ID,
     AUTHORIZATION_ID,
@@ -21,6 +21,8 @@ from article6.services.reference_case import (
     KOR_REGISTRY,
     load_setup,
 )
+from article6.services.reference_workflow import APPROACH_ID as WORKFLOW_APPROACH_ID
+from article6.services.reference_workflow import load_reference_workflow
 from article6.services.verify import verify
 from article6.store import ledger_store
 from article6.store import tables as t
@@ -192,3 +194,46 @@ def test_held_blocks_are_found_through_the_index_that_matches_every_term(
             rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", ordered)
             plan = [row[3] for row in rows]
         assert "ix_blocks_account_held" in " ".join(plan)
+
+
+def test_held_blocks_enough_for_a_quantity_are_read_a_page_at_a_time(
+    engine: Engine, key_dir: Path
+) -> None:
+    cast = load_reference_workflow(engine, key_dir)
+    actor = cast["kor-registry"]
+    account = Account("KOR01-PAGES", "KOR01", AccountKind.HOLDING, "KOR", "Pages")
+    setup.open_account(engine, actor=actor, account=account)
+    blocks = ledger_store.FIRST_PAGE_BLOCKS + 6  # more than the first page
+    for _ in range(blocks):
+        actions.transfer(
+            engine,
+            actor=actor,
+            from_account="KOR01-HOLDING",
+            to_account="KOR01-PAGES",
+            selection=actions.Selection(WORKFLOW_APPROACH_ID, 2025, 1),
+            action_date=date(2026, 6, 1),
+        )
+    with engine.connect() as connection, connection.begin():
+        tx = LedgerTransaction(connection, "tester")
+        every = tx.held_blocks("KOR01-PAGES", WORKFLOW_APPROACH_ID, 2025)
+        assert len(every) == blocks
+        for wanted in (1, ledger_store.FIRST_PAGE_BLOCKS, ledger_store.FIRST_PAGE_BLOCKS + 2):
+            taken = tx.held_blocks("KOR01-PAGES", WORKFLOW_APPROACH_ID, 2025, enough_t=wanted)
+            assert taken == every[:wanted], f"the first {wanted} blocks in selection order"
+        assert tx.held_blocks("KOR01-PAGES", WORKFLOW_APPROACH_ID, 2025, enough_t=10**6) == every
+        limited = tx.held_blocks(
+            "KOR01-PAGES", WORKFLOW_APPROACH_ID, 2025, enough_t=10**6, limit=blocks - 1
+        )
+        assert limited == every[: blocks - 1]
+        connection.rollback()
+    actions.transfer(
+        engine,
+        actor=actor,
+        from_account="KOR01-PAGES",
+        to_account="KOR01-HOLDING",
+        selection=actions.Selection(WORKFLOW_APPROACH_ID, 2025, blocks - 1),
+        action_date=date(2026, 6, 2),
+    )
+    remaining = [r for r in queries.holdings(engine, "KOR01") if r.account_id == "KOR01-PAGES"]
+    assert [r.block_id for r in remaining] == [every[-1].block_id], "the last in order stays"
+    assert verify(engine).ok

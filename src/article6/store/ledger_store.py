@@ -30,7 +30,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    func,
     insert,
     select,
     update,
@@ -68,6 +67,9 @@ from article6.domain.model import (
 from article6.store import tables as t
 
 BLOCK_COLUMNS = [t.blocks.c[name] for name in BLOCK_FIELDS]
+# A transfer reads held blocks a page at a time until they cover its quantity:
+# first this many, then eight times as many each time.
+FIRST_PAGE_BLOCKS = 64
 
 
 def ensure_head(connection: Connection) -> None:
@@ -347,9 +349,31 @@ class LedgerTransaction:
         """Held blocks in selection order (vintage, issuance, first serial).
 
         With `enough_t`, only the shortest prefix that covers that quantity (or
-        every block, if they do not): a fragmented account of many thousand
-        blocks costs the database a running sum, not Python a list of them all.
+        every block, if they do not), read a page at a time in index order: a
+        transfer from an account fragmented into many thousand blocks reads the
+        few it takes, not all of them.
         """
+        if enough_t is not None:
+            size = FIRST_PAGE_BLOCKS
+            while True:
+                page = self.held_blocks(
+                    account_id,
+                    approach_id,
+                    vintage,
+                    first_transferred=first_transferred,
+                    authorization_id=authorization_id,
+                    authorized=authorized,
+                    containing=containing,
+                    limit=size if limit is None else min(size, limit),
+                )
+                covered = 0
+                for count, block in enumerate(page, start=1):
+                    covered += block.quantity_t
+                    if covered >= enough_t:
+                        return page[:count]
+                if len(page) < size or (limit is not None and size >= limit):
+                    return page
+                size *= 8
         filters: dict[str, Any] = {
             "approach_id": approach_id,
             "vintage": vintage,
@@ -359,8 +383,6 @@ class LedgerTransaction:
         parameters = {name: value for name, value in filters.items() if value is not None}
         if containing is not None:
             parameters["containing_first"], parameters["containing_last"] = containing
-        if enough_t is not None:
-            parameters["enough_t"] = enough_t
         if limit is not None:
             parameters["limit"] = limit
         statement = _held_statement(tuple(sorted(parameters)), authorized)
@@ -488,11 +510,7 @@ _HELD_STATEMENTS: dict[tuple[tuple[str, ...], bool | None], Select[Any]] = {}
 
 
 def _held_statement(filters: tuple[str, ...], authorized: bool | None) -> Select[Any]:
-    """The held-blocks query for one set of filters, with every value a bound parameter.
-
-    With `enough_t`, only the shortest prefix of blocks in selection order that
-    covers that quantity: a running sum in the database, however many blocks.
-    """
+    """The held-blocks query for one set of filters, with every value a bound parameter."""
     key = (filters, authorized)
     statement = _HELD_STATEMENTS.get(key)
     if statement is not None:
@@ -511,17 +529,9 @@ def _held_statement(filters: tuple[str, ...], authorized: bool | None) -> Select
             c.first <= bindparam("containing_first"),
             c.last >= bindparam("containing_last"),
         ]
-    order = (c.vintage, c.issuance_id, c.first)
-    if "enough_t" in filters:
-        running = func.sum(c.last - c.first + 1).over(order_by=order).label("running_t")
-        inner = select(*BLOCK_COLUMNS, running).where(*conditions).subquery()
-        statement = (
-            select(*[inner.c[name] for name in BLOCK_FIELDS])
-            .where(inner.c.running_t - (inner.c.last - inner.c.first + 1) < bindparam("enough_t"))
-            .order_by(inner.c.vintage, inner.c.issuance_id, inner.c.first)
-        )
-    else:
-        statement = select(*BLOCK_COLUMNS).where(*conditions).order_by(*order)
+    statement = (
+        select(*BLOCK_COLUMNS).where(*conditions).order_by(c.vintage, c.issuance_id, c.first)
+    )
     if "limit" in filters:
         statement = statement.limit(bindparam("limit", type_=BigInteger))
     _HELD_STATEMENTS[key] = statement
