@@ -8,8 +8,10 @@ processes, and several processes transferring at once lose nothing either.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from article6.store.database import (
     WalCheckpointer,
     WriterQueue,
     make_engine,
+    run_transaction,
 )
 from article6.store.migrate import upgrade
 
@@ -219,3 +222,17 @@ def test_the_checkpointer_does_nothing_on_a_database_in_memory() -> None:
     checkpointer.start()
     assert checkpointer._thread is None
     checkpointer.stop()
+
+
+def test_the_lock_file_is_closed_with_its_engine(tmp_path: Path) -> None:
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    for _ in range(20):
+        engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+        run_transaction(engine, lambda connection: connection.exec_driver_sql("SELECT 1"))
+        engine.dispose()
+        del engine
+    gc.collect()
+    assert open_files() <= before + 1

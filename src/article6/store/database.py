@@ -102,6 +102,7 @@ class ProcessWriterLock:
         if self._pid != os.getpid():
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
+            weakref.finalize(self, os.close, self._fd)  # closed with its engine
         deadline = time.monotonic() + timeout
         delay = 0.0001
         while True:
