@@ -18,7 +18,10 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from article6.domain.model import Account, AccountKind
+from article6.domain.permissions import Actor
 from article6.services import actions, identity, queries, setup
 from article6.services.reference_workflow import APPROACH_ID, load_reference_workflow
 from article6.services.verify import verify
@@ -75,16 +78,40 @@ def test_a_timed_out_wait_leaves_the_queue_as_it_was() -> None:
     assert queue.acquire(0.0)
 
 
-def test_threads_of_one_process_transfer_at_once_without_loss(tmp_path: Path) -> None:
+def _registry_with_account(tmp_path: Path, account_id: str) -> Engine:
+    """The reference case in a SQLite file, with a second Korean holding account."""
     engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
     upgrade(engine)
     cast = load_reference_workflow(engine, tmp_path / "keys")
     setup.open_account(
         engine,
         actor=cast["kor-registry"],
-        account=Account("KOR01-THREADS", "KOR01", AccountKind.HOLDING, "KOR", "Threads"),
+        account=Account(account_id, "KOR01", AccountKind.HOLDING, "KOR", account_id),
     )
-    actor = cast["kor-registry"]
+    return engine
+
+
+def _transfer_one(engine: Engine, actor: Actor, to_account: str) -> int:
+    receipt = actions.transfer(
+        engine,
+        actor=actor,
+        from_account="KOR01-HOLDING",
+        to_account=to_account,
+        selection=actions.Selection(APPROACH_ID, 2025, 1),
+        action_date=date(2026, 6, 1),
+    )
+    return receipt.seq
+
+
+def _held_by(engine: Engine, account_id: str) -> int:
+    return sum(
+        r.quantity_t for r in queries.holdings(engine, "KOR01") if r.account_id == account_id
+    )
+
+
+def test_threads_of_one_process_transfer_at_once_without_loss(tmp_path: Path) -> None:
+    engine = _registry_with_account(tmp_path, "KOR01-THREADS")
+    actor = identity.load_actor(engine, "kor-registry")
     threads, per_thread = 8, 5
     errors: list[BaseException] = []
     seqs: list[int] = []
@@ -92,15 +119,7 @@ def test_threads_of_one_process_transfer_at_once_without_loss(tmp_path: Path) ->
     def transfers() -> None:
         try:
             for _ in range(per_thread):
-                receipt = actions.transfer(
-                    engine,
-                    actor=actor,
-                    from_account="KOR01-HOLDING",
-                    to_account="KOR01-THREADS",
-                    selection=actions.Selection(APPROACH_ID, 2025, 1),
-                    action_date=date(2026, 6, 1),
-                )
-                seqs.append(receipt.seq)
+                seqs.append(_transfer_one(engine, actor, "KOR01-THREADS"))
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
@@ -111,12 +130,7 @@ def test_threads_of_one_process_transfer_at_once_without_loss(tmp_path: Path) ->
         worker.join(120)
     assert errors == []
     assert len(set(seqs)) == threads * per_thread, "every transfer has its own journal entry"
-    moved = sum(
-        row.quantity_t
-        for row in queries.holdings(engine, "KOR01")
-        if row.account_id == "KOR01-THREADS"
-    )
-    assert moved == threads * per_thread
+    assert _held_by(engine, "KOR01-THREADS") == threads * per_thread
     assert verify(engine).ok
     engine.dispose()
 
@@ -153,27 +167,13 @@ def _transfer_from_a_process(url: str, count: int) -> None:
     engine = make_engine(url)
     actor = identity.load_actor(engine, "kor-registry")
     for _ in range(count):
-        actions.transfer(
-            engine,
-            actor=actor,
-            from_account="KOR01-HOLDING",
-            to_account="KOR01-PROCESSES",
-            selection=actions.Selection(APPROACH_ID, 2025, 1),
-            action_date=date(2026, 6, 1),
-        )
+        _transfer_one(engine, actor, "KOR01-PROCESSES")
     engine.dispose()
 
 
 def test_processes_transfer_at_once_without_loss(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    cast = load_reference_workflow(engine, tmp_path / "keys")
-    setup.open_account(
-        engine,
-        actor=cast["kor-registry"],
-        account=Account("KOR01-PROCESSES", "KOR01", AccountKind.HOLDING, "KOR", "Processes"),
-    )
+    engine = _registry_with_account(tmp_path, "KOR01-PROCESSES")
+    url = str(engine.url)
     processes, per_process = 4, 10
     context = multiprocessing.get_context("spawn")
     workers = [
@@ -185,12 +185,7 @@ def test_processes_transfer_at_once_without_loss(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(120)
     assert [worker.exitcode for worker in workers] == [0] * processes
-    moved = sum(
-        row.quantity_t
-        for row in queries.holdings(engine, "KOR01")
-        if row.account_id == "KOR01-PROCESSES"
-    )
-    assert moved == processes * per_process
+    assert _held_by(engine, "KOR01-PROCESSES") == processes * per_process
     assert verify(engine).ok
     engine.dispose()
 
