@@ -34,15 +34,19 @@ from article6.web.router import web_router
 API_TITLE = "article6 — Article 6.2 cooperative approaches"
 API_VERSION = "1"
 THREADS_VARIABLE = "ARTICLE6_API_THREADS"
-DEFAULT_THREADS = 4
+DEFAULT_THREADS = 2
 
 
 def worker_threads() -> int:
-    """Threads that run blocking request handlers (``ARTICLE6_API_THREADS``, default 4).
+    """Threads per process that run blocking request handlers (``ARTICLE6_API_THREADS``,
+    default 2).
 
     Handlers hold the interpreter lock while they build queries and pages, so
-    more threads than a few per core add no throughput: they only make the one
-    thread that holds the database write lock wait longer for its turn.
+    more threads add no throughput: they take turns on one core, each answer
+    waits for the others, and the one thread that holds the database write
+    lock waits longer for its turn. Under load 2 kept the tail latency of the
+    load benchmark far below what 4 did; more cores want more worker processes
+    (`article6 serve --workers`), not more threads.
     """
     value = os.environ.get(THREADS_VARIABLE, str(DEFAULT_THREADS))
     if not value.isdigit() or int(value) < 1:
