@@ -15,8 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from article6.api.app import create_app
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
 
@@ -142,3 +145,22 @@ def case_copy(
         yield url, keys
     finally:
         drop_database(database)
+
+
+@contextmanager
+def app_on_case_copy(
+    request: pytest.FixtureRequest, sqlite_template: Path, postgres_fixture: str, target: Path
+) -> Iterator[FastAPI]:
+    """The application over a private copy of a loaded case, on the backend the
+    fixture's parameter names; the PostgreSQL template fixture is asked for only
+    when that backend runs."""
+
+    def postgres() -> tuple[str, Path]:
+        return request.getfixturevalue(postgres_fixture)  # type: ignore[no-any-return]
+
+    with case_copy(request.param, sqlite_template, postgres, target) as (url, keys):
+        app = create_app(url, keys)
+        try:
+            yield app
+        finally:
+            app.state.engine.dispose()

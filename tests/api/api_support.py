@@ -12,12 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from article6.api.app import create_app
 from article6.services.reference_workflow import DEMO_PASSWORD, load_reference_workflow
 from article6.store import tables as t
 from database_support import (
     BACKENDS,
-    case_copy,
+    app_on_case_copy,
     drop_database,
     postgres_case_template,
     sqlite_case_template,
@@ -57,14 +56,10 @@ def reference_app(
     request: pytest.FixtureRequest, reference_template: Path, tmp_path: Path
 ) -> Iterator[FastAPI]:
     """The API over a private copy of the reference case, on each backend."""
-
-    def postgres() -> tuple[str, Path]:
-        return request.getfixturevalue("reference_postgres_template")  # type: ignore[no-any-return]
-
-    with case_copy(request.param, reference_template, postgres, tmp_path) as (url, keys):
-        app = create_app(url, keys)
+    with app_on_case_copy(
+        request, reference_template, "reference_postgres_template", tmp_path
+    ) as app:
         yield app
-        app.state.engine.dispose()
 
 
 def signed_in(app: FastAPI, user_id: str, password: str = DEMO_PASSWORD) -> TestClient:

@@ -12,13 +12,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from article6.api.app import create_app
 from article6.services import accounting, reference_workflow
 from article6.services.finance_reference import load_reference_agreement
 from article6.services.reference_workflow import DEMO_PASSWORD, Cast
 from database_support import (
     BACKENDS,
-    case_copy,
+    app_on_case_copy,
     drop_database,
     postgres_case_template,
     sqlite_case_template,
@@ -102,14 +101,8 @@ def web_app(
     request: pytest.FixtureRequest, web_template: Path, tmp_path: Path
 ) -> Iterator[FastAPI]:
     """The application over a private copy of the loaded case, on each backend."""
-
-    def postgres() -> tuple[str, Path]:
-        return request.getfixturevalue("web_postgres_template")  # type: ignore[no-any-return]
-
-    with case_copy(request.param, web_template, postgres, tmp_path) as (url, keys):
-        app = create_app(url, keys)
+    with app_on_case_copy(request, web_template, "web_postgres_template", tmp_path) as app:
         yield app
-        app.state.engine.dispose()
 
 
 def client_for(app: FastAPI, user_id: str | None = None, locale: str | None = "en") -> TestClient:
