@@ -4,11 +4,11 @@ The reference case is loaded into three identical databases (temporary SQLite
 files, or with `--database-url` PostgreSQL schemas that are dropped
 afterwards). On the first, the service layer is called directly (holdings
 read, then a 1 t transfer, in a loop) to give the baseline throughput. On the
-others a uvicorn server listens on 127.0.0.1 (an ephemeral port) with
-`--workers` processes sharing the socket (default: one per core, as
-`article6 serve --workers` runs it), and `--clients` concurrent aiohttp clients
-in this process, signed in with a bearer API token, run the same operations
-through the REST API, in two ways:
+others a uvicorn server listens on 127.0.0.1 (an ephemeral port) in
+`--workers` processes, each on a listening socket of its own bound to that
+port (default: one per core, as `article6 serve --workers` runs them), and
+`--clients` concurrent aiohttp clients in this process, signed in with a
+bearer API token, run the same operations through the REST API, in two ways:
 
 * saturated: a closed loop without think time, every client sending its next
   request as soon as the last one is answered. This measures the API's
@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import socket
 import statistics
@@ -53,6 +52,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from article6.api.app import create_app
+from article6.api.workers import WorkerPool, listening_sockets
 from article6.domain.model import Account, AccountKind
 from article6.services import actions, identity, queries, setup
 from article6.services.reference_workflow import APPROACH_ID, load_reference_workflow
@@ -191,7 +192,7 @@ def run_direct(url: str, operations: int, seconds: float) -> Run:
 
 
 def _serve(url: str, key_dir: Path, listening: socket.socket) -> None:
-    """The server process: the application on an already listening socket."""
+    """A server process: the application on its listening socket."""
     config = uvicorn.Config(
         create_app(url, key_dir), log_level="warning", access_log=False, lifespan="on"
     )
@@ -199,46 +200,29 @@ def _serve(url: str, key_dir: Path, listening: socket.socket) -> None:
 
 
 class ServerProcess:
-    """uvicorn serving the application on 127.0.0.1 and an ephemeral port, in `workers`
-    processes that accept on the same socket."""
+    """The application on 127.0.0.1 and an ephemeral port in `workers` processes,
+    each on a listening socket of its own, as `article6 serve --workers` runs it."""
 
     def __init__(self, url: str, key_dir: Path, workers: int) -> None:
-        # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off only on
-        # sockets that say they are TCP, and uvicorn writes a response's head and body
-        # separately, so with Nagle on every response waits for the client's delayed
-        # ACK (40 ms on Linux). `article6 serve` binds through uvicorn and is not affected.
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((LOOPBACK, 0))
-        self.socket.listen(1024)  # clients may connect before the server accepts
-        self.port = int(self.socket.getsockname()[1])
-        context = multiprocessing.get_context("spawn")
-        self.processes = [
-            context.Process(target=_serve, args=(url, key_dir, self.socket)) for _ in range(workers)
-        ]
+        sockets = listening_sockets(LOOPBACK, 0, workers)
+        self.port = int(sockets[0].getsockname()[1])
+        self.pool = WorkerPool(partial(_serve, url, key_dir), sockets)
 
     def __enter__(self) -> ServerProcess:
-        for process in self.processes:
-            process.start()
+        self.pool.start()
         deadline = time.monotonic() + SERVER_START_S
         while True:
             try:
                 httpx.get(f"http://{LOOPBACK}:{self.port}/openapi.json", timeout=5)
                 return self
             except httpx.HTTPError:
-                if time.monotonic() > deadline or not all(p.is_alive() for p in self.processes):
+                if time.monotonic() > deadline or len(self.pool.alive()) < len(self.pool.sockets):
                     raise RuntimeError("the benchmark server did not start") from None
                 time.sleep(0.05)
 
     def __exit__(self, *_: object) -> None:
-        for process in self.processes:
-            process.terminate()  # uvicorn shuts down gracefully on SIGTERM
-        for process in self.processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-                process.join()
-        self.socket.close()
+        self.pool.stop()
+        self.pool.close_sockets()
 
 
 class Client:

@@ -3,6 +3,7 @@ in one process or several."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from article6.api.app import create_app
+from article6.api.workers import WorkerStartError, serve_factory
 from article6.cli import serve
 from article6.cli.main import app as cli
 from article6.store.database import make_engine
@@ -34,12 +36,10 @@ def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
         served.update(options)
 
     monkeypatch.setattr(serve.uvicorn, "run", fake_run)
-    result = CliRunner().invoke(
-        cli, ["serve", "--port", "8123", "--workers", "3", "--database-url", url]
-    )
+    result = CliRunner().invoke(cli, ["serve", "--port", "8123", "--database-url", url])
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 8123
-    assert served["factory"] is True and served["workers"] == 3
+    assert served["factory"] is True and served["workers"] == 1
     assert "http://127.0.0.1:8123" in result.output
     app: FastAPI = served["app"]
     assert str(app.state.engine.url) == url
@@ -47,6 +47,42 @@ def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
     assert TestClient(app).get("/openapi.json").status_code == 200
     with make_engine(url).connect() as connection:
         assert inspect(connection).has_table("journal")
+
+
+def test_several_workers_run_in_the_pool_each_building_the_app_from_the_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    monkeypatch.setenv("ARTICLE6_KEY_DIR", str(tmp_path / "keys"))
+    pooled: dict[str, Any] = {}
+
+    def fake_pool(worker: partial[None], host: str, port: int, workers: int) -> None:
+        pooled.update(worker=worker, host=host, port=port, workers=workers)
+
+    monkeypatch.setattr(serve, "run_pool", fake_pool)
+    result = CliRunner().invoke(
+        cli, ["serve", "--port", "8123", "--workers", "3", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert (pooled["host"], pooled["port"], pooled["workers"]) == ("127.0.0.1", 8123, 3)
+    assert pooled["worker"].func is serve_factory
+    app = uvicorn.importer.import_from_string(pooled["worker"].args[0])()
+    assert str(app.state.engine.url) == url
+    app.state.engine.dispose()
+
+
+def test_a_worker_failing_to_start_ends_serve_with_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_pool(*args: Any) -> None:
+        raise WorkerStartError("worker 1 exited with code 3 while starting")
+
+    monkeypatch.setattr(serve, "run_pool", failing_pool)
+    result = CliRunner().invoke(
+        cli, ["serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path / 'a.db'}"]
+    )
+    assert result.exit_code == 1
+    assert "worker 1 exited with code 3 while starting" in result.output
 
 
 def test_the_handler_thread_pool_is_sized_by_its_setting(

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import typer
 import uvicorn
 
+from article6.api.workers import (
+    WorkerStartError,
+    reuse_port_supported,
+    run_pool,
+    serve_factory,
+)
 from article6.cli.common import DatabaseOption, console, settings_for
 from article6.store.database import make_engine
 from article6.store.migrate import upgrade
@@ -15,6 +22,7 @@ from article6.store.migrate import upgrade
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 APP_FACTORY = "article6.api.app:create_app"
+LOG_LEVEL = "info"
 
 
 def serve_app(
@@ -28,8 +36,10 @@ def serve_app(
     interrupted (blocks).
 
     Handlers hold the interpreter lock, so one process uses about one core;
-    `workers` processes share the port and use as many. Each builds the
-    application from the environment, which is set here for them.
+    `workers` processes share the port and use as many, each on a listening
+    socket of its own so that the kernel spreads connections evenly
+    (``article6.api.workers``). Each builds the application from the
+    environment, which is set here for them.
     """
     settings = settings_for(database_url)
     keys = key_dir if key_dir is not None else settings.key_dir
@@ -42,13 +52,16 @@ def serve_app(
     )
     os.environ["ARTICLE6_DATABASE_URL"] = settings.database_url
     os.environ["ARTICLE6_KEY_DIR"] = str(keys)
+    if workers > 1 and reuse_port_supported():
+        run_pool(partial(serve_factory, APP_FACTORY, LOG_LEVEL), host, port, workers)
+        return
     uvicorn.run(
         APP_FACTORY,
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=LOG_LEVEL,
         access_log=False,
     )
 
@@ -62,4 +75,8 @@ def serve(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Serve the REST API (and the web application) on the configured database."""
-    serve_app(database_url, host, port, workers=workers)
+    try:
+        serve_app(database_url, host, port, workers=workers)
+    except WorkerStartError as error:
+        console.print(f"[red]{error}[/red]; its log above says why")
+        raise typer.Exit(1) from error
