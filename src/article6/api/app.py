@@ -90,7 +90,7 @@ def create_app(database_url: str | None = None, key_dir: Path | None = None) -> 
     app.state.engine = make_engine(url, background_checkpoints=True)
     app.state.key_dir = keys
     app.state.upload_dir = Path(os.environ.get("ARTICLE6_UPLOAD_DIR") or keys.parent / "uploads")
-    app.state.login_limiter = auth.LoginRateLimiter()
+    app.state.login_limiter = auth.LoginRateLimiter(app.state.engine)
     app.add_middleware(
         SessionMiddleware,
         secret_key=auth.session_secret(keys),

@@ -5,29 +5,29 @@ The session cookie holds only the user id, signed with the secret from
 directory); every request reloads the user, so a deactivated user loses access
 at once. Machines send `Authorization: Bearer a6_…` tokens issued by
 `POST /api/v1/session/tokens`. Sign-in attempts are limited per client address
-and per user name in a bounded in-memory sliding window.
+and per user name in a sliding window kept in the database.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import threading
 import time
-from collections import OrderedDict, deque
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from article6.api.deps import EngineDep
 from article6.api.schemas import PROBLEMS, ActorOut, actor_out
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.permissions import Actor
 from article6.services import identity
+from article6.store import workflow_tables as w
+from article6.store.database import run_transaction
 
 SESSION_COOKIE = "article6_session"
 SESSION_MAX_AGE_S = 8 * 3600
@@ -67,49 +67,64 @@ class LoginThrottled(Exception):
         self.retry_after_s = retry_after_s
 
 
-@dataclass
 class LoginRateLimiter:
-    """At most `attempts` failed sign-ins per key in `window_s`, remembering at most
-    `max_keys` keys (the least recently seen are forgotten first)."""
+    """At most `attempts` failed sign-ins per key (address or user name) in any
+    `window_s` seconds.
 
-    attempts: int = 10
-    window_s: float = 300.0
-    max_keys: int = 10_000
+    The failures are kept in the database, so every server process of
+    `article6 serve --workers` counts the same ones; rows older than the window
+    are deleted whenever a failure is recorded.
+    """
 
-    def __post_init__(self) -> None:
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        engine: Engine,
+        attempts: int = 10,
+        window_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if attempts < 1 or window_s <= 0:
+            raise ValueError("a login rate limit needs attempts >= 1 and a positive window")
+        self.engine = engine
+        self.attempts = attempts
+        self.window_s = window_s
+        self.clock = clock
 
     def check(self, keys: list[str], now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        with self._lock:
+        """Raise `LoginThrottled` if any key has used up its attempts in the window."""
+        moment = self.clock() if now is None else now
+        with self.engine.connect() as connection:
             for key in keys:
-                failures = self._recent(key, moment)
-                if len(failures) >= self.attempts:
-                    retry = int(failures[0] + self.window_s - moment) + 1
+                recent = connection.scalars(
+                    select(w.login_failures.c.failed_at)
+                    .where(
+                        w.login_failures.c.key == key,
+                        w.login_failures.c.failed_at > moment - self.window_s,
+                    )
+                    .order_by(w.login_failures.c.failed_at.desc())
+                    .limit(self.attempts)
+                ).all()
+                if len(recent) >= self.attempts:
+                    # Allowed again once the oldest of the last `attempts` leaves the window.
+                    retry = int(recent[-1] + self.window_s - moment) + 1
                     raise LoginThrottled(max(retry, 1))
 
     def record_failure(self, keys: list[str], now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            for key in keys:
-                failures = self._recent(key, moment)
-                failures.append(moment)
-                self._failures[key] = failures
-                self._failures.move_to_end(key)
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
+        moment = self.clock() if now is None else now
+        table = w.login_failures
+
+        def record(connection: Connection) -> None:
+            connection.execute(delete(table).where(table.c.failed_at <= moment - self.window_s))
+            connection.execute(insert(table), [{"key": k, "failed_at": moment} for k in keys])
+
+        run_transaction(self.engine, record)
 
     def record_success(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-
-    def _recent(self, key: str, moment: float) -> deque[float]:
-        failures = self._failures.get(key, deque(maxlen=self.attempts))
-        while failures and failures[0] <= moment - self.window_s:
-            failures.popleft()
-        return failures
+        table = w.login_failures
+        run_transaction(
+            self.engine,
+            lambda connection: connection.execute(delete(table).where(table.c.key.in_(keys))),
+        )
 
 
 def client_address(request: Request) -> str:

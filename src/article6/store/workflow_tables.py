@@ -7,7 +7,18 @@ the same transaction as the event.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
 from article6.store.tables import metadata
 
@@ -91,4 +102,16 @@ monitoring_periods = Table(
     Column("verifier", String(64), nullable=True),
     Column("data", Text, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
+)
+
+# Operational state, not a projection: failed sign-ins inside the rate-limit
+# window, shared by every server process (``api.auth.LoginRateLimiter``).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("failure_id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),
+    Column("failed_at", Double, nullable=False),
+    Index("ix_login_failures_key", "key", "failed_at"),
+    Index("ix_login_failures_failed_at", "failed_at"),
 )
