@@ -71,9 +71,11 @@ def haversine_km(
     """Great-circle distance between two points on a spherical Earth."""
     dlat = (lat2 - lat1).radians()
     dlon = (lon2 - lon1).radians()
-    a = (dlat / 2).sin() ** 2 + lat1.radians().cos() * lat2.radians().cos() * (
-        (dlon / 2).sin() ** 2
-    )
+    # Squares as products, not POWER: a product is rounded the same way on
+    # every engine, the power functions of C and Java libraries are not.
+    sin_dlat = (dlat / 2).sin()
+    sin_dlon = (dlon / 2).sin()
+    a = sin_dlat * sin_dlat + lat1.radians().cos() * lat2.radians().cos() * (sin_dlon * sin_dlon)
     return 2 * EARTH_RADIUS_KM * a.sqrt().clip(upper=1.0).asin()
 
 

@@ -203,14 +203,13 @@ def _floats(column: pa.Array) -> NDArray[np.float64]:
 
 
 def _params(params: ParameterSet) -> NDArray[np.float64]:
-    values = np.zeros(7, np.float64)
+    values = np.zeros(6, np.float64)
     values[k.P_LAT_MIN] = params.boundary_lat_min
     values[k.P_LAT_MAX] = params.boundary_lat_max
     values[k.P_LON_MIN] = params.boundary_lon_min
     values[k.P_LON_MAX] = params.boundary_lon_max
     values[k.P_JUMP_KM] = params.gps_jump_km
     values[k.P_JUMP_S] = params.gps_jump_window_s
-    values[k.P_TWO] = 2.0
     return values
 
 

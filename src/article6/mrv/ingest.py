@@ -153,6 +153,25 @@ def input_hash(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def staging_writer(target: Path, arrow_schema: pa.Schema) -> pq.ParquetWriter:
+    """A Parquet writer laid out for fast reads of the staged tables.
+
+    Strings (ids, files, categories) repeat and are dictionary-encoded;
+    integers and instants are delta-encoded (row numbers and time series
+    shrink to a few bits a value); floats are stored plain. Parquet's default,
+    a dictionary for every column, overflows on coordinates and readings that
+    seldom repeat, and decoding those columns took readers more than twice as
+    long as plain or delta pages.
+    """
+    dictionary = [f.name for f in arrow_schema if pa.types.is_string(f.type)]
+    delta = {
+        f.name: "DELTA_BINARY_PACKED"
+        for f in arrow_schema
+        if pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
+    }
+    return pq.ParquetWriter(target, arrow_schema, use_dictionary=dictionary, column_encoding=delta)
+
+
 def ingest_dataset(
     data_dir: Path, staging_dir: Path, progress: ProgressCallback | None = None
 ) -> IngestReport:
@@ -173,7 +192,7 @@ def ingest_dataset(
                     f"{record_type}.parquet or a folder {record_type}/)",
                 )
             target = staging_dir / f"{record_type}.parquet"
-            with pq.ParquetWriter(target, schema.arrow_schema(with_source=True)) as writer:
+            with staging_writer(target, schema.arrow_schema(with_source=True)) as writer:
                 for source in sources:
                     label = _relative(source, data_dir)
                     read = accepted = rejected = 0

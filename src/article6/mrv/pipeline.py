@@ -36,7 +36,7 @@ from article6.mrv import methodology
 from article6.mrv.distance import DistanceTables, daily_distance, gps_daily
 from article6.mrv.energy import station_energy
 from article6.mrv.engine import Engine, EngineName
-from article6.mrv.gps_duckdb import kernel_gps_daily
+from article6.mrv.gps_duckdb import kernel_gps_daily, warm_kernel_in_background
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
 from article6.mrv.reasons import ReasonCode
@@ -133,6 +133,8 @@ def _run(
     # On DuckDB the GPS pings go to the streaming kernel whole (it drops their
     # duplicate keys itself); Spark runs the Ibis rules on them.
     kernel = runner.name == "duckdb"
+    pings = staging_dir / "gps_pings.parquet"
+    warming = warm_kernel_in_background(pings) if kernel else None
     names = [name for name in SCHEMAS if not (kernel and name == "gps_pings")]
     raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
     categories = runner.read(categories_path)
@@ -142,7 +144,8 @@ def _run(
     tables, dedup = apply_identity_rules(raw, params, cache)
     _step(on_step, "distance")
     if kernel:
-        pings = staging_dir / "gps_pings.parquet"
+        if warming is not None:
+            warming.join()
         gps = kernel_gps_daily(runner, pings, tables, params, scratch / "gps")
     else:
         gps = gps_daily(dedup["gps_pings"], tables, params, cache)
