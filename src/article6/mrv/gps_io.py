@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -27,8 +29,11 @@ from article6.mrv.engine import duckdb_memory_limit
 from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
 
+T = TypeVar("T")
+
 COLUMNS = ["device_id", "ts", "lat", "lon", SOURCE_FILE, SOURCE_ROW]
 WHOLE_GROUP_BATCHES = 4
+PENDING_WRITES = 4
 
 # Reason of each kernel status (index = status code; kept and diverted have none).
 REASONS = {
@@ -73,9 +78,16 @@ def micros(column: pa.ChunkedArray | pa.Array) -> NDArray[Any]:
 
 
 class Sinks:
-    """Parquet writers of the results and of the pings set aside for the sorted pass."""
+    """Parquet writers of the results and of the pings set aside for the sorted pass.
+
+    Writes happen in a thread of their own, in the order they were asked for,
+    while the kernel goes on with the next batch; at most ``PENDING_WRITES``
+    wait at a time, so memory stays bounded and a failed write surfaces soon.
+    """
 
     def __init__(self, out_dir: Path, vehicles: list[str]) -> None:
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gps-sinks")
+        self._pending: deque[Future[None]] = deque()
         self.paths = (out_dir / "gps_daily.parquet", out_dir / "gps_rejected.parquet")
         self.spill_path = out_dir / "gps_diverted.parquet"
         self.daily = pq.ParquetWriter(self.paths[0], DAILY_SCHEMA)
@@ -85,14 +97,37 @@ class Sinks:
         self.vehicle_names = pa.array(vehicles, pa.string())
         self.reason_names = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
 
+    def _submit(self, write: Callable[..., None], *args: Any) -> None:
+        self._pending.append(self._writer.submit(write, *args))
+        while len(self._pending) > PENDING_WRITES:
+            self._pending.popleft().result()
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
     def write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
+        self._submit(self._write_daily, veh, day, km)
+
+    def write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
+        self._submit(self._write_rejected, batch, status)
+
+    def write_spill(
+        self, batch: pa.RecordBatch, status: NDArray[np.int8], veh: NDArray[Any]
+    ) -> None:
+        index = np.flatnonzero(status == k.DIVERTED)
+        if index.shape[0]:
+            self.spilled += int(index.shape[0])
+            self._submit(self._write_spill, batch, index, veh)
+
+    def _write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
         if veh.shape[0]:
             names = self.vehicle_names.take(pa.array(veh))
             self.daily.write_table(
                 pa.table([names, pa.array(day), pa.array(km)], schema=DAILY_SCHEMA)
             )
 
-    def write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
+    def _write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
         index = np.flatnonzero((status != k.KEPT) & (status != k.DIVERTED))
         if index.shape[0] == 0:
             return
@@ -110,12 +145,9 @@ class Sinks:
             )
         )
 
-    def write_spill(
-        self, batch: pa.RecordBatch, status: NDArray[np.int8], veh: NDArray[Any]
+    def _write_spill(
+        self, batch: pa.RecordBatch, index: NDArray[np.int64], veh: NDArray[Any]
     ) -> None:
-        index = np.flatnonzero(status == k.DIVERTED)
-        if index.shape[0] == 0:
-            return
         if self.spill is None:
             self.spill = pq.ParquetWriter(self.spill_path, SPILL_SCHEMA)
         rows = batch.take(pa.array(index))
@@ -132,38 +164,41 @@ class Sinks:
                 schema=SPILL_SCHEMA,
             )
         )
-        self.spilled += int(index.shape[0])
 
     def close_spill(self) -> int:
         """Finish the file of set-aside pings; how many rows it holds."""
+        self._drain()
         if self.spill is not None:
             self.spill.close()
             self.spill = None
         return self.spilled
 
     def close(self) -> None:
-        self.daily.close()
-        self.rejected.close()
-        self.close_spill()
+        try:
+            self._drain()
+        finally:
+            self._writer.shutdown()
+            self.daily.close()
+            self.rejected.close()
+            self.close_spill()
 
 
 def strings(column: pa.Array) -> pa.Array:
     return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
 
 
-def prefetch(
-    batches: Iterable[pa.RecordBatch], depth: int = 2
-) -> Generator[pa.RecordBatch, None, None]:
-    """Read the next batches in a thread while the kernel runs (both release the GIL)."""
+def prefetch(items: Iterable[T], depth: int = 2) -> Generator[T, None, None]:
+    """Produce the next items in a thread while the consumer works on this one (reading
+    and the compiled passes release the GIL)."""
     slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for batch in batches:
+            for item in items:
                 while not stop.is_set():
                     try:
-                        slots.put(("batch", batch), timeout=0.1)
+                        slots.put(("item", item), timeout=0.1)
                         break
                     except queue.Full:
                         continue

@@ -24,6 +24,7 @@ relative), never in which pings are kept or rejected.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,19 @@ def _assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) -> _A
         divert=divert,
         limit=top * factor,
     )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A batch after the device rules: its columns as arrays, each row's status and
+    vehicle code."""
+
+    batch: pa.RecordBatch
+    ts: NDArray[np.int64]
+    lat: NDArray[np.float64]
+    lon: NDArray[np.float64]
+    status: NDArray[np.int8]
+    veh: NDArray[np.int64]
 
 
 @dataclass
@@ -236,8 +250,9 @@ class _Kernel:
         self.state = _State(len(assigned.vehicles))
         self.codes = _Codes(assigned.devices)
 
-    def device_batch(self, batch: pa.RecordBatch) -> bool:
-        """Pings in stored order; False if a device's pings are out of order."""
+    def device_pass(self, batch: pa.RecordBatch) -> _Checked | None:
+        """Device rules over pings in stored order; None if a device's pings are out of
+        order. Runs in the read-ahead thread, a batch ahead of the vehicle rules."""
         n = batch.num_rows
         dev_dict, dev = _indices(batch.column("device_id"))
         file_dict, file = _indices(batch.column(SOURCE_FILE))
@@ -258,11 +273,26 @@ class _Kernel:
             a.start, a.end, a.vehicle, a.divert, self.values,
         )  # fmt: skip
         if broken < 0:
-            return False
-        self._vehicles(ts, lat, lon, status, veh, self.threads)
-        self.sinks.write_rejected(batch, status)
-        self.sinks.write_spill(batch, status, veh)
-        return True
+            return None
+        return _Checked(batch, ts, lat, lon, status, veh)
+
+    def device_passes(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Checked | None]:
+        """``device_pass`` over a stream, stopping after the first batch out of order."""
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            checked = self.device_pass(batch)
+            yield checked
+            if checked is None:
+                return
+
+    def vehicle_pass(self, checked: _Checked) -> None:
+        """Vehicle rules over a device-checked batch, then its results to the sinks."""
+        self._vehicles(
+            checked.ts, checked.lat, checked.lon, checked.status, checked.veh, self.threads
+        )
+        self.sinks.write_rejected(checked.batch, checked.status)
+        self.sinks.write_spill(checked.batch, checked.status, checked.veh)
 
     def vehicle_batch(self, batch: pa.RecordBatch) -> None:
         """Set-aside pings sorted by vehicle and time (they passed the device rules)."""
@@ -343,8 +373,13 @@ def run_gps_kernel(
                     batches = io.sorted_batches(con, pings, io.COLUMNS, order, batch_rows)
                 else:
                     batches = io.stored_batches(pings, batch_rows)
-                stream = io.prefetch(batches)
-                in_order = all(kernel.device_batch(b) for b in stream if b.num_rows)
+                stream = io.prefetch(kernel.device_passes(batches))
+                in_order = True
+                for checked in stream:
+                    if checked is None:
+                        in_order = False
+                        break
+                    kernel.vehicle_pass(checked)
                 stream.close()
                 if not in_order:
                     continue
