@@ -216,3 +216,26 @@ def test_kernel_notices_a_changed_row(tmp_path: Path) -> None:
     pq.write_table(table, stage / "gps_pings.parquet")
     after = _kernel(stage, tmp_path / "k2", 1 << 20)
     assert after[0] != before[0] or after[2] != before[2]
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(value) for value in row.values())
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_vehicle_rules_split_over_threads_give_the_same_rows(tmp_path: Path, threads: int) -> None:
+    stage = _stage(tmp_path, 2, False)
+    assignments = pq.read_table(stage / "device_assignments.parquet")
+    vehicles = pq.read_table(stage / "vehicles.parquet")
+
+    def rows(work: Path, count: int) -> tuple[list[Any], list[Any]]:
+        files = run_gps_kernel(
+            stage / "gps_pings.parquet", assignments, vehicles, PARAMS, work, 64, threads=count
+        )
+        daily = pq.read_table(files.daily).to_pylist()
+        rejected = pq.read_table(files.rejected).to_pylist()
+        return sorted(daily, key=_row_key), sorted(rejected, key=_row_key)
+
+    single = rows(tmp_path / "one", 1)
+    assert single[0] and single[1]
+    assert rows(tmp_path / "many", threads) == single

@@ -207,7 +207,7 @@ def vehicle_rows(
         if status[i] != READY:
             continue
         v = veh[i]
-        if (v // BLOCK) % parts != part:
+        if parts > 1 and (v // BLOCK) % parts != part:
             continue
         t = ts[i]
         y = lat[i]
