@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from article6.mrv import device_pass as dp
 from article6.mrv import gps_io as io
 from article6.mrv import gps_numba as k
 from article6.mrv.params import ParameterSet
@@ -60,64 +60,6 @@ class GpsKernelFiles:
     diverted_rows: int
 
 
-@dataclass
-class _Assignments:
-    """Accepted assignments as arrays: per device code, a range of intervals."""
-
-    devices: dict[str, int]
-    vehicles: list[str]
-    lo: NDArray[Any]
-    hi: NDArray[Any]
-    start: NDArray[Any]
-    end: NDArray[Any]
-    vehicle: NDArray[Any]
-    divert: NDArray[Any]
-    limit: NDArray[Any]
-
-
-def _assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) -> _Assignments:
-    """Index the accepted assignments by device; flag vehicles with several devices."""
-    order = pc.sort_indices(assignments, [("device_id", "ascending"), ("valid_from", "ascending")])
-    table = assignments.take(order)
-    device_ids = table.column("device_id").to_pylist()
-    vehicle_ids = table.column("vehicle_id").to_pylist()
-    devices: dict[str, int] = {}
-    names: dict[str, int] = {}
-    for device in device_ids:
-        devices.setdefault(device, len(devices))
-    for vehicle in vehicle_ids:
-        names.setdefault(vehicle, len(names))
-    codes = np.array([devices[d] for d in device_ids], dtype=np.int64)
-    vehicle = np.array([names[v] for v in vehicle_ids], dtype=np.int64)
-    lo = np.searchsorted(codes, np.arange(len(devices)), side="left").astype(np.int64)
-    hi = np.searchsorted(codes, np.arange(len(devices)), side="right").astype(np.int64)
-    per_vehicle: dict[int, set[int]] = {}
-    for device_code, vehicle_code in zip(codes.tolist(), vehicle.tolist(), strict=True):
-        per_vehicle.setdefault(vehicle_code, set()).add(device_code)
-    divert = np.array([len(per_vehicle[v]) > 1 for v in range(len(names))], dtype=np.bool_)
-    tops = dict(
-        zip(
-            vehicles.column("vehicle_id").to_pylist(),
-            vehicles.column("top_speed_kmh").to_pylist(),
-            strict=True,
-        )
-    )
-    # A vehicle of no accepted record has no top speed: NaN makes the speed
-    # limit unknown, so only a step in no time is too fast (as a SQL null).
-    top = np.array([tops.get(v) for v in names], dtype=np.float64)
-    return _Assignments(
-        devices=devices,
-        vehicles=list(names),
-        lo=lo,
-        hi=hi,
-        start=io.micros(table.column("valid_from")),
-        end=io.micros(table.column("valid_to")),
-        vehicle=vehicle,
-        divert=divert,
-        limit=top * factor,
-    )
-
-
 @dataclass(frozen=True)
 class _Checked:
     """A batch after the device rules: its columns as arrays, each row's status and
@@ -133,7 +75,7 @@ class _Checked:
 
 @dataclass
 class _State:
-    """Per-device and per-vehicle state carried across batches (see ``gps_numba``)."""
+    """Per-vehicle state carried across batches (see ``gps_numba``)."""
 
     vehicles: int
 
@@ -142,28 +84,6 @@ class _State:
         self.flags = np.zeros((n, 3), np.bool_)
         self.ints = np.zeros((n, 2), np.int64)
         self.floats = np.zeros((n, 7), np.float64)
-        self.d_seen = np.zeros(0, np.bool_)
-        self.d_ts = np.zeros(0, np.int64)
-        self.d_rank = np.zeros(0, np.int64)
-        self.d_row = np.zeros(0, np.int64)
-        self.d_lo = np.zeros(0, np.int64)
-        self.d_hi = np.zeros(0, np.int64)
-
-    def devices(self, count: int, assigned: _Assignments) -> None:
-        """Make room for `count` device codes (devices of no assignment have no interval)."""
-        have = self.d_seen.shape[0]
-        if count <= have:
-            return
-        size = max(count, 2 * have, 1024)
-        grow = size - have
-        self.d_seen = np.concatenate([self.d_seen, np.zeros(grow, np.bool_)])
-        self.d_ts = np.concatenate([self.d_ts, np.zeros(grow, np.int64)])
-        self.d_rank = np.concatenate([self.d_rank, np.zeros(grow, np.int64)])
-        self.d_row = np.concatenate([self.d_row, np.zeros(grow, np.int64)])
-        known = assigned.lo.shape[0]
-        self.d_lo = np.zeros(size, np.int64)
-        self.d_hi = np.zeros(size, np.int64)
-        self.d_lo[:known], self.d_hi[:known] = assigned.lo, assigned.hi
 
     def closed_days(
         self, out: tuple[NDArray[Any], NDArray[Any], NDArray[Any]]
@@ -171,51 +91,6 @@ class _State:
         """Every vehicle's open day, closed at the end of the input."""
         emitted = k.flush(self.flags, self.ints, self.floats, *out)
         return out[0][:emitted], out[1][:emitted], out[2][:emitted]
-
-
-def _indices(column: pa.Array) -> tuple[pa.Array, NDArray[np.int32]]:
-    """A string column's dictionary and its int32 indices."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    indices = column.indices
-    if indices.type != pa.int32():
-        indices = indices.cast(pa.int32())
-    return column.dictionary, np.asarray(indices.to_numpy(zero_copy_only=False), np.int32)
-
-
-class _Codes:
-    """Global codes of device ids and source files, and each file's rank by name.
-
-    A batch's dictionary (a few hundred devices) is mapped, not its rows: the
-    kernel looks each row's code up through the map.
-    """
-
-    def __init__(self, devices: dict[str, int]) -> None:
-        self.devices = dict(devices)
-        self.files: dict[str, int] = {}
-        self.ranks = np.zeros(0, np.int64)
-
-    def device_map(self, dictionary: pa.Array) -> NDArray[np.int64]:
-        return self._map(dictionary, self.devices)
-
-    def file_map(self, dictionary: pa.Array) -> NDArray[np.int64]:
-        codes = self._map(dictionary, self.files)
-        if self.ranks.shape[0] != len(self.files):
-            names = list(self.files)
-            order = sorted(range(len(names)), key=names.__getitem__)
-            self.ranks = np.empty(len(names), np.int64)
-            self.ranks[order] = np.arange(len(names))
-        ranks: NDArray[np.int64] = self.ranks[codes]
-        return ranks
-
-    @staticmethod
-    def _map(dictionary: pa.Array, table: dict[str, int]) -> NDArray[np.int64]:
-        words = dictionary.to_pylist()
-        return np.array([table.setdefault(w, len(table)) for w in words], dtype=np.int64)
-
-
-def _floats(column: pa.Array) -> NDArray[np.float64]:
-    return np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
 
 
 def _params(params: ParameterSet) -> NDArray[np.float64]:
@@ -238,7 +113,7 @@ class _Kernel:
 
     def __init__(
         self,
-        assigned: _Assignments,
+        assigned: dp.Assignments,
         values: NDArray[np.float64],
         sinks: io.Sinks,
         pool: ThreadPoolExecutor,
@@ -250,33 +125,16 @@ class _Kernel:
         self.pool = pool
         self.threads = threads
         self.state = _State(len(assigned.vehicles))
-        self.codes = _Codes(assigned.devices)
+        self.devices = dp.DeviceChecker(assigned, values)
 
     def device_pass(self, batch: pa.RecordBatch) -> _Checked | None:
         """Device rules over pings in stored order; None if a device's pings are out of
         order. Runs in the read-ahead thread, a batch ahead of the vehicle rules."""
-        n = batch.num_rows
-        dev_dict, dev = _indices(batch.column("device_id"))
-        file_dict, file = _indices(batch.column(SOURCE_FILE))
-        dev_code = self.codes.device_map(dev_dict)
-        file_rank = self.codes.file_map(file_dict)
-        state, a = self.state, self.assigned
-        state.devices(len(self.codes.devices), a)
-        status, veh = np.zeros(n, np.int8), np.empty(n, np.int64)
-        ts, lat, lon = (
-            io.micros(batch.column("ts")),
-            _floats(batch.column("lat")),
-            _floats(batch.column("lon")),
-        )
-        row = np.asarray(batch.column(SOURCE_ROW).to_numpy(zero_copy_only=False), np.int64)
-        broken = k.device_rows(
-            dev, dev_code, ts, lat, lon, file, file_rank, row, status, veh,
-            state.d_seen, state.d_ts, state.d_rank, state.d_row, state.d_lo, state.d_hi,
-            a.start, a.end, a.vehicle, a.divert, self.values,
-        )  # fmt: skip
-        if broken < 0:
+        lat, lon = dp.floats(batch.column("lat")), dp.floats(batch.column("lon"))
+        rows = self.devices.check(batch, lat, lon)
+        if rows is None:
             return None
-        return _Checked(batch, ts, lat, lon, status, veh)
+        return _Checked(batch, rows.ts, lat, lon, rows.status, rows.veh)
 
     def device_passes(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Checked | None]:
         """``device_pass`` over a stream, stopping after the first batch out of order."""
@@ -302,8 +160,8 @@ class _Kernel:
         status = np.full(n, k.READY, np.int8)
         self._vehicles(
             np.asarray(batch.column("ts").to_numpy(), np.int64),
-            _floats(batch.column("lat")),
-            _floats(batch.column("lon")),
+            dp.floats(batch.column("lat")),
+            dp.floats(batch.column("lon")),
             status,
             # A copy, writable like the vehicle codes of the device pass: one
             # compiled signature serves both passes.
@@ -361,7 +219,7 @@ def run_gps_kernel(
     dropped, so the duplicate-key rejections of pings are among its results.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    assigned = _assignments(assignments, vehicles, params.speed_tolerance_factor)
+    assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
     values = _params(params)
     con = io.connect(out_dir)
     pool = ThreadPoolExecutor(max_workers=threads)

@@ -114,6 +114,7 @@ def device_rows(
     row: I64,
     status: I8,
     veh: I64,
+    assign: I64,
     d_seen: B,
     d_ts: I64,
     d_rank: I64,
@@ -131,7 +132,8 @@ def device_rows(
     The order must be time order per device. Each row gets its vehicle
     (``veh``) and a status: a rejection, ``READY`` for the vehicle rules, or
     ``DIVERTED`` if its vehicle has several devices (its pings then need a
-    sort by vehicle first). Device ids and files come as dictionary indices
+    sort by vehicle first), and the index of its assignment (``assign``, -1
+    for none). Device ids and files come as dictionary indices
     (``dev``, ``file``) with their global codes and ranks (``dev_code``,
     ``file_rank``). Returns 0, or ``-1 - i`` if row ``i`` comes before the
     previous row of its device in (ts, source file, source row) order.
@@ -153,6 +155,7 @@ def device_rows(
         d_rank[d] = rank
         d_row[d] = row[i]
         veh[i] = -1
+        assign[i] = -1
         if duplicate:
             status[i] = DUPLICATE
             continue
@@ -160,6 +163,7 @@ def device_rows(
         for j in range(d_lo[d], d_hi[d]):
             if a_from[j] <= t < a_to[j]:
                 v = a_veh[j]
+                assign[i] = j
                 break
         veh[i] = v
         if v < 0:
