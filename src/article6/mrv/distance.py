@@ -185,9 +185,21 @@ def odometer_daily(readings: ir.Table, offsets: ir.Table, params: ParameterSet) 
         _prev_day=ends.day.lag().over(window), _prev_km=ends.end_km.lag().over(window)
     )
     steps = steps.filter(steps._prev_day.notnull())
-    steps = steps.mutate(
-        _gap=(steps.day - steps._prev_day).cast("int64"), _delta_km=steps.end_km - steps._prev_km
+    steps = steps.select(
+        "vehicle_id",
+        "day",
+        _gap=(steps.day - steps._prev_day).cast("int64"),
+        _delta_km=steps.end_km - steps._prev_km,
     )
+    return spread_steps(steps, offsets, params)
+
+
+def spread_steps(steps: ir.Table, offsets: ir.Table, params: ParameterSet) -> ir.Table:
+    """Daily odometer distance from the steps between a vehicle's days with readings.
+
+    `steps`: vehicle_id, day, _gap (days since the previous day with readings),
+    _delta_km (the rise since that day's end).
+    """
     # Most steps close a single day; only the few across a gap need spreading.
     single = steps.filter(steps._gap == 1)
     single = single.select(
@@ -205,6 +217,25 @@ def odometer_daily(readings: ir.Table, offsets: ir.Table, params: ParameterSet) 
         odo_imputed=spread.k > 0,
     )
     return union_all([single, spread])
+
+
+OdometerStep = tuple[ir.Table, ir.Table, list[ir.Table]]
+"""Daily odometer distance (vehicle_id, day, odo_km, odo_imputed), the days with
+accepted readings (vehicle_id, day), and the quarantine tables."""
+
+
+def odometer_step(
+    readings: ir.Table,
+    tables: QualityTables,
+    offsets: ir.Table,
+    params: ParameterSet,
+    cache: Cache = no_cache,
+) -> OdometerStep:
+    """The odometer rules and daily distance (on DuckDB, ``odometer_duckdb`` gives the
+    same rows by a streaming kernel)."""
+    clean, out = odometer_readings(readings, tables, params, cache)
+    odo = cache(odometer_daily(clean, offsets, params), "odometer_daily")
+    return odo, clean.select("vehicle_id", "day"), out
 
 
 def gps_daily(
@@ -291,21 +322,21 @@ def activity_evidence(tables: QualityTables) -> ir.Table:
 
 
 def daily_distance(
-    readings: ir.Table,
+    odometer: OdometerStep,
     gps_step: tuple[ir.Table, ir.Table, list[ir.Table]],
     tables: QualityTables,
-    offsets: ir.Table,
     categories: ir.Table,
     params: ParameterSet,
     cache: Cache = no_cache,
 ) -> DistanceTables:
     """All quality-checked daily distances of every accepted vehicle.
 
-    `gps_step` is the result of the GPS rules: ``gps_daily`` or, on DuckDB,
-    the streaming kernel giving the same rows (``gps_duckdb``).
+    `odometer` and `gps_step` are the results of the odometer and GPS rules:
+    ``odometer_step`` and ``gps_daily`` or, on DuckDB, the streaming kernels
+    giving the same rows (``odometer_duckdb``, ``gps_duckdb``).
     """
-    clean, out = odometer_readings(readings, tables, params, cache)
-    odo = cache(odometer_daily(clean, offsets, params), "odometer_daily")
+    odo, reading_days, odometer_out = odometer
+    out = list(odometer_out)
     gps, ping_days, gps_out = gps_step
     gps = cache(gps, "gps_daily")
     out.extend(gps_out)
@@ -366,7 +397,7 @@ def daily_distance(
             filled,
         ]
     )
-    telematics = union_all([clean.select("vehicle_id", "day"), ping_days])
+    telematics = union_all([reading_days, ping_days])
     return DistanceTables(
         daily=daily,
         rejected_days=rejected_days,

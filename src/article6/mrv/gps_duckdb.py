@@ -27,13 +27,13 @@ GpsStep = tuple[ir.Table, ir.Table, list[ir.Table]]
 """daily (vehicle_id, day, gps_km), ping days (vehicle_id, day), quarantine tables."""
 
 
-def warm_kernel_in_background(pings: Path) -> threading.Thread | None:
-    """Start loading the kernel's compiled code if there are pings to give it.
+def warm_kernel_in_background(*inputs: Path) -> threading.Thread | None:
+    """Start loading the kernels' compiled code if any of `inputs` has rows for them.
 
     A run starts this before its identity rules, which keep DuckDB busy for
     longer than the loading takes (``gps_numba.warm_up``).
     """
-    if not pings.exists() or pq.ParquetFile(pings).metadata.num_rows == 0:
+    if not any(path.exists() and pq.ParquetFile(path).metadata.num_rows for path in inputs):
         return None
     thread = threading.Thread(target=gps_numba.warm_up, name="gps-kernel-warm-up", daemon=True)
     thread.start()

@@ -246,19 +246,22 @@ def quoted(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def stored_batches(pings: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """The pings in stored order, device ids and files as dictionaries.
+def stored_batches(
+    path: Path, batch_rows: int, columns: list[str] = COLUMNS
+) -> Iterator[pa.RecordBatch]:
+    """Device records (pings by default) in stored order, device ids and files as
+    dictionaries.
 
     A row group is read whole when it is no larger than a few batches (the
     staged files' are), which takes about half as long as re-cutting the
     stream into batches; a larger one is read a batch at a time, so memory
     stays bounded whatever wrote the file.
     """
-    reader = pq.ParquetFile(pings, read_dictionary=["device_id", SOURCE_FILE], pre_buffer=True)
+    reader = pq.ParquetFile(path, read_dictionary=["device_id", SOURCE_FILE], pre_buffer=True)
     for group in range(reader.num_row_groups):
         if reader.metadata.row_group(group).num_rows <= WHOLE_GROUP_BATCHES * batch_rows:
-            yield from reader.read_row_group(group, columns=COLUMNS).combine_chunks().to_batches()
+            yield from reader.read_row_group(group, columns=columns).combine_chunks().to_batches()
         else:
             yield from reader.iter_batches(
-                batch_size=batch_rows, row_groups=[group], columns=COLUMNS
+                batch_size=batch_rows, row_groups=[group], columns=columns
             )

@@ -33,10 +33,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from article6.mrv import methodology
-from article6.mrv.distance import DistanceTables, daily_distance, gps_daily
+from article6.mrv.distance import DistanceTables, daily_distance, gps_daily, odometer_step
 from article6.mrv.energy import station_energy
 from article6.mrv.engine import Engine, EngineName
 from article6.mrv.gps_duckdb import kernel_gps_daily, warm_kernel_in_background
+from article6.mrv.odometer_duckdb import kernel_odometer_step
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
 from article6.mrv.reasons import ReasonCode
@@ -68,7 +69,7 @@ class PipelineResult:
     sampling: pa.Table
 
 
-def _parameter_tables(params: ParameterSet, year: int, work_dir: Path) -> tuple[Path, Path]:
+def parameter_tables(params: ParameterSet, year: int, work_dir: Path) -> tuple[Path, Path]:
     rows = []
     for item in params.categories:
         rows.append(
@@ -129,13 +130,15 @@ def _run(
     first_day = day_index(date(year, 1, 1))
     end_day = day_index(date(year + 1, 1, 1))
     _step(on_step, "load")
-    categories_path, offsets_path = _parameter_tables(params, year, scratch)
-    # On DuckDB the GPS pings go to the streaming kernel whole (it drops their
-    # duplicate keys itself); Spark runs the Ibis rules on them.
+    categories_path, offsets_path = parameter_tables(params, year, scratch)
+    # On DuckDB the GPS pings and odometer readings go to the streaming kernels
+    # whole (they drop duplicate keys themselves); Spark runs the Ibis rules.
     kernel = runner.name == "duckdb"
     pings = staging_dir / "gps_pings.parquet"
-    warming = warm_kernel_in_background(pings) if kernel else None
-    names = [name for name in SCHEMAS if not (kernel and name == "gps_pings")]
+    readings = staging_dir / "odometer_readings.parquet"
+    warming = warm_kernel_in_background(pings, readings) if kernel else None
+    streamed = {"gps_pings", "odometer_readings"} if kernel else set()
+    names = [name for name in SCHEMAS if name not in streamed]
     raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
     categories = runner.read(categories_path)
     offsets = runner.read(offsets_path)
@@ -147,11 +150,13 @@ def _run(
         if warming is not None:
             warming.join()
         gps = kernel_gps_daily(runner, pings, tables, params, scratch / "gps")
+        odometer = kernel_odometer_step(
+            runner, readings, tables, offsets, params, scratch / "odometer"
+        )
     else:
         gps = gps_daily(dedup["gps_pings"], tables, params, cache)
-    dist = daily_distance(
-        dedup["odometer_readings"], gps, tables, offsets, categories, params, cache
-    )
+        odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
+    dist = daily_distance(odometer, gps, tables, categories, params, cache)
     _step(on_step, "energy")
     energy = station_energy(
         dedup["meter_readings"],

@@ -1,0 +1,292 @@
+"""Streaming odometer step for DuckDB runs: the rules of ``distance.odometer_readings``
+and the day steps of ``distance.odometer_daily`` without a sort.
+
+Like the GPS kernel (``gps_kernel``), it reads the staged readings once in
+stored order, runs the device rules (``device_pass``: duplicate keys,
+assignment) a batch ahead in the read-ahead thread, and carries each
+vehicle's state from row to row in a compiled loop (``odometer_numba``).
+Readings of vehicles fed by several devices are set aside and run after a
+sort of that subset by DuckDB; input out of time order per device is read
+again sorted. Results go to Parquet as they come, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from article6.mrv import device_pass as dp
+from article6.mrv import gps_io as io
+from article6.mrv import gps_numba as k
+from article6.mrv import odometer_numba as o
+from article6.mrv.params import ParameterSet
+from article6.mrv.reasons import ReasonCode
+from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
+
+BATCH_ROWS = 1 << 20
+COLUMNS = ["device_id", "ts", "odometer_km", SOURCE_FILE, SOURCE_ROW]
+REASONS = {
+    k.DUPLICATE: ReasonCode.DUPLICATE_KEY.value,
+    k.UNASSIGNED: ReasonCode.UNASSIGNED_DEVICE.value,
+    k.SPEED: ReasonCode.IMPLAUSIBLE_SPEED.value,
+    o.DECREASE: ReasonCode.ODOMETER_DECREASE.value,
+}
+STEPS_SCHEMA = pa.schema(
+    [
+        ("vehicle_id", pa.string()),
+        ("day", pa.int64()),
+        ("end_km", pa.float64()),
+        ("gap", pa.int64()),
+        ("delta_km", pa.float64()),
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+        ("reason", pa.string()),
+        ("device_id", pa.string()),
+        ("odometer_km", pa.float64()),
+    ]
+)
+SPILL_SCHEMA = pa.schema(
+    [
+        ("vehicle", pa.int64()),
+        ("ts", pa.int64()),
+        ("odometer_km", pa.float64()),
+        (SOURCE_FILE, pa.string()),
+        (SOURCE_ROW, pa.int64()),
+    ]
+)
+# The whole plane: odometer readings have no position to check.
+WHOLE_PLANE = np.array([-np.inf, np.inf, -np.inf, np.inf, 0.0, 0.0])
+
+
+@dataclass(frozen=True)
+class OdometerKernelFiles:
+    """``steps``: one row per vehicle and day with kept readings (vehicle_id, day, the
+    day's last reading end_km, and gap / delta_km from the vehicle's previous such
+    day, null on its first); ``rejected``: every rejected reading."""
+
+    steps: Path
+    rejected: Path
+    resorted: bool
+    diverted_rows: int
+
+
+@dataclass(frozen=True)
+class _Checked:
+    batch: pa.RecordBatch
+    rows: dp.DeviceRows
+    km: NDArray[np.float64]
+
+
+class _Kernel:
+    def __init__(self, assigned: dp.Assignments, out_dir: Path) -> None:
+        self.assigned = assigned
+        self.devices = dp.DeviceChecker(assigned, WHOLE_PLANE)
+        n = len(assigned.vehicles)
+        self.flags = np.zeros((n, 4), np.bool_)
+        self.ints = np.zeros((n, 3), np.int64)
+        self.floats = np.zeros((n, 4), np.float64)
+        self.names = pa.array(assigned.vehicles, pa.string())
+        self.reasons = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
+        self.paths = (out_dir / "odometer_steps.parquet", out_dir / "odometer_rejected.parquet")
+        self.spill_path = out_dir / "odometer_diverted.parquet"
+        self.steps = pq.ParquetWriter(self.paths[0], STEPS_SCHEMA)
+        self.rejected = pq.ParquetWriter(self.paths[1], REJECTED_SCHEMA)
+        self.spill: pq.ParquetWriter | None = None
+        self.spilled = 0
+
+    def device_passes(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Checked | None]:
+        """Device rules per batch in stored order; None (and stop) if out of order."""
+        zeros = np.zeros(0)
+        for batch in batches:
+            n = batch.num_rows
+            if n == 0:
+                continue
+            if zeros.shape[0] < n:
+                zeros = np.zeros(n)
+            rows = self.devices.check(batch, zeros[:n], zeros[:n])
+            if rows is None:
+                yield None
+                return
+            offset = self.assigned.offset[np.maximum(rows.assign, 0)]
+            yield _Checked(batch, rows, dp.floats(batch.column("odometer_km")) + offset)
+
+    def vehicle_pass(self, checked: _Checked) -> None:
+        rows = checked.rows
+        self._vehicles(rows.ts, checked.km, rows.status, rows.veh)
+        self._write_rejected(checked.batch, rows.status, checked.km)
+        diverted = np.flatnonzero(rows.status == k.DIVERTED)
+        if diverted.shape[0]:
+            if self.spill is None:
+                self.spill = pq.ParquetWriter(self.spill_path, SPILL_SCHEMA)
+            picked = checked.batch.take(pa.array(diverted))
+            self.spill.write_table(
+                pa.table(
+                    [
+                        pa.array(rows.veh[diverted]),
+                        pa.array(rows.ts[diverted]),
+                        pa.array(checked.km[diverted]),
+                        io.strings(picked.column(SOURCE_FILE)),
+                        picked.column(SOURCE_ROW),
+                    ],
+                    schema=SPILL_SCHEMA,
+                )
+            )
+            self.spilled += int(diverted.shape[0])
+
+    def vehicle_batch(self, batch: pa.RecordBatch) -> None:
+        """Set-aside readings sorted by vehicle and time (they passed the device rules)."""
+        n = batch.num_rows
+        status = np.full(n, k.READY, np.int8)
+        km = dp.floats(batch.column("odometer_km"))
+        self._vehicles(
+            np.array(batch.column("ts").to_numpy(), np.int64),
+            km,
+            status,
+            np.array(batch.column("vehicle").to_numpy(), np.int64),
+        )
+        rows = batch.select([SOURCE_FILE, SOURCE_ROW])
+        rows = rows.append_column("device_id", pa.nulls(n, pa.string()))
+        self._write_rejected(rows, status, km)
+
+    def _vehicles(
+        self,
+        ts: NDArray[np.int64],
+        km: NDArray[np.float64],
+        status: NDArray[np.int8],
+        veh: NDArray[np.int64],
+    ) -> None:
+        out = _outputs(ts.shape[0])
+        emitted = o.vehicle_rows(
+            ts, km, status, veh, self.assigned.limit, self.flags, self.ints, self.floats, *out
+        )
+        self._write_steps(out, emitted)
+
+    def finish(self) -> None:
+        out = _outputs(self.flags.shape[0])
+        self._write_steps(out, o.flush(self.flags, self.ints, self.floats, *out))
+
+    def _write_steps(self, out: tuple[NDArray[Any], ...], emitted: int) -> None:
+        if emitted == 0:
+            return
+        veh, day, end, gap, delta = (column[:emitted] for column in out)
+        first = gap == o.NO_GAP
+        self.steps.write_table(
+            pa.table(
+                [
+                    self.names.take(pa.array(veh)),
+                    pa.array(day),
+                    pa.array(end),
+                    pa.array(gap, mask=first),
+                    pa.array(delta, mask=first),
+                ],
+                schema=STEPS_SCHEMA,
+            )
+        )
+
+    def _write_rejected(
+        self, batch: pa.RecordBatch, status: NDArray[np.int8], km: NDArray[np.float64]
+    ) -> None:
+        index = np.flatnonzero((status != k.KEPT) & (status != k.DIVERTED))
+        if index.shape[0] == 0:
+            return
+        rows = batch.take(pa.array(index))
+        codes = status[index]
+        self.rejected.write_table(
+            pa.table(
+                [
+                    io.strings(rows.column(SOURCE_FILE)),
+                    rows.column(SOURCE_ROW),
+                    self.reasons.take(pa.array(codes.astype(np.int64))),
+                    io.strings(rows.column("device_id")),
+                    pa.array(km[index], mask=(codes == k.DUPLICATE) | (codes == k.UNASSIGNED)),
+                ],
+                schema=REJECTED_SCHEMA,
+            )
+        )
+
+    def close_spill(self) -> int:
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+        return self.spilled
+
+    def close(self) -> None:
+        self.steps.close()
+        self.rejected.close()
+        self.close_spill()
+
+
+def _outputs(n: int) -> tuple[NDArray[Any], ...]:
+    return (
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n, np.float64),
+        np.empty(n, np.int64),
+        np.empty(n, np.float64),
+    )
+
+
+def run_odometer_kernel(
+    readings: Path,
+    assignments: pa.Table,
+    vehicles: pa.Table,
+    params: ParameterSet,
+    out_dir: Path,
+    batch_rows: int = BATCH_ROWS,
+) -> OdometerKernelFiles:
+    """The odometer rules and day steps over a staged readings file.
+
+    `assignments`: device_id, vehicle_id, valid_from, valid_to,
+    odometer_offset_km (accepted, no overlaps); `vehicles`: vehicle_id,
+    top_speed_kmh (accepted). It starts from the staged readings before
+    duplicate keys are dropped, so their duplicate-key rejections are among
+    its results.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
+    con = io.connect(out_dir)
+    try:
+        for resorted in (False, True):
+            kernel = _Kernel(assigned, out_dir)
+            try:
+                if resorted:
+                    order = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
+                    batches = io.sorted_batches(con, readings, COLUMNS, order, batch_rows)
+                else:
+                    batches = io.stored_batches(readings, batch_rows, COLUMNS)
+                stream = io.prefetch(kernel.device_passes(batches))
+                in_order = True
+                for checked in stream:
+                    if checked is None:
+                        in_order = False
+                        break
+                    kernel.vehicle_pass(checked)
+                stream.close()
+                if not in_order:
+                    continue
+                spilled = kernel.close_spill()
+                if spilled:
+                    order = ["vehicle", "ts", SOURCE_FILE, SOURCE_ROW]
+                    for batch in io.sorted_batches(
+                        con, kernel.spill_path, SPILL_SCHEMA.names, order, batch_rows
+                    ):
+                        kernel.vehicle_batch(batch)
+                    kernel.spill_path.unlink()
+                kernel.finish()
+            finally:
+                kernel.close()
+            return OdometerKernelFiles(kernel.paths[0], kernel.paths[1], resorted, spilled)
+    finally:
+        con.close()
+    raise RuntimeError("odometer readings sorted by device and time are still out of order")

@@ -1,0 +1,141 @@
+"""The streaming odometer kernel gives the rows of the Ibis odometer rules on DuckDB:
+the same daily distances, reading days and rejections, whatever the batch size
+and whether or not the readings are stored in time order."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from article6.mrv.distance import odometer_step
+from article6.mrv.engine import Engine
+from article6.mrv.ingest import ingest_dataset, staging_writer
+from article6.mrv.odometer_duckdb import kernel_odometer_step
+from article6.mrv.odometer_kernel import run_odometer_kernel
+from article6.mrv.params import load_parameter_set
+from article6.mrv.pipeline import parameter_tables
+from article6.mrv.quality import apply_identity_rules
+from article6.mrv.schema import SCHEMAS
+from article6.mrv.simulator import SimulationConfig, simulate_fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = load_parameter_set(ROOT / "params" / "khm-emoto-v1.toml")
+READINGS = "odometer_readings"
+Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A faulty simulated fleet (unassigned devices, implausible rises, decreases,
+    device swaps), with copies of some readings' keys stored right after them."""
+    root = tmp_path_factory.mktemp("odometer")
+    simulate_fleet(
+        SimulationConfig(60, date(2025, 1, 1), 45, root / "data", seed=5, fault_rate=0.3)
+    )
+    ingest_dataset(root / "data", root / "stage")
+    path = root / "stage" / f"{READINGS}.parquet"
+    table = pq.read_table(path)
+    copied = np.arange(50, table.num_rows, table.num_rows // 7)
+    order = np.sort(np.concatenate([np.arange(table.num_rows), copied]))
+    rows = table.take(order)
+    source_row = rows.column("_source_row").to_numpy().copy()
+    repeat = np.flatnonzero(order[1:] == order[:-1]) + 1
+    source_row[repeat] += 10_000_000  # a later row of the same file
+    rows = rows.set_column(rows.schema.get_field_index("_source_row"), "_source_row", [source_row])
+    with staging_writer(path, table.schema) as writer:
+        writer.write_table(rows)
+    return root / "stage"
+
+
+def _shuffled(stage: Path, target: Path) -> Path:
+    """The same dataset with the readings stored in random order."""
+    target.mkdir()
+    for path in stage.glob("*.parquet"):
+        (target / path.name).symlink_to(path)
+    (target / f"{READINGS}.parquet").unlink()
+    table = pq.read_table(stage / f"{READINGS}.parquet")
+    order = np.random.default_rng(7).permutation(table.num_rows)
+    with staging_writer(target / f"{READINGS}.parquet", table.schema) as writer:
+        writer.write_table(table.take(order))
+    return target
+
+
+def _rows(engine: Engine, odo: ir.Table, days: ir.Table, rejected: list[ir.Table]) -> Rows:
+    def collect(table: ir.Table) -> list[tuple[Any, ...]]:
+        return sorted(tuple(row.values()) for row in engine.to_arrow(table).to_pylist())
+
+    bad = [collect(table) for table in rejected]
+    return collect(odo), collect(days.distinct()), sorted(row for part in bad for row in part)
+
+
+def _run(stage: Path, work: Path, kernel: bool, batch_rows: int = 1 << 20) -> Rows:
+    engine = Engine("duckdb")
+    try:
+        names = [n for n in SCHEMAS if n != "gps_pings" and not (kernel and n == READINGS)]
+        raw = {name: engine.read(stage / f"{name}.parquet") for name in names}
+        tables, dedup = apply_identity_rules(raw, PARAMS)
+        work.mkdir()
+        offsets = engine.read(parameter_tables(PARAMS, 2025, work)[1])
+        if kernel:
+            odo, days, out = kernel_odometer_step(
+                engine, stage / f"{READINGS}.parquet", tables, offsets, PARAMS, work, batch_rows
+            )
+        else:
+            odo, days, out = odometer_step(dedup[READINGS], tables, offsets, PARAMS)
+            rejected = tables.rejected
+            out = [*out, rejected.filter(rejected.record_type == READINGS)]
+        return _rows(engine, odo, days, out)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize(("shuffle", "batch_rows"), [(False, 1 << 20), (False, 97), (True, 500)])
+def test_kernel_matches_the_ibis_odometer_rules(
+    staged: Path, tmp_path: Path, shuffle: bool, batch_rows: int
+) -> None:
+    stage = _shuffled(staged, tmp_path / "shuffled") if shuffle else staged
+    expected = _run(stage, tmp_path / "ibis", kernel=False)
+    odo, days, bad = expected
+    reasons = {row[4] for row in bad}
+    assert {"duplicate_key", "implausible_speed", "odometer_decrease"} <= reasons
+    assert any(imputed for *_, imputed in odo) and len(days) > 1000
+    assert _run(stage, tmp_path / "kernel", kernel=True, batch_rows=batch_rows) == expected
+
+
+def test_kernel_reports_how_it_had_to_read(staged: Path, tmp_path: Path) -> None:
+    assignments = pq.read_table(staged / "device_assignments.parquet")
+    vehicles = pq.read_table(staged / "vehicles.parquet")
+    files = run_odometer_kernel(
+        staged / f"{READINGS}.parquet", assignments, vehicles, PARAMS, tmp_path / "in-order"
+    )
+    assert files.resorted is False
+    assert files.diverted_rows > 0  # vehicles whose device was swapped
+    shuffled = _shuffled(staged, tmp_path / "shuffled")
+    files = run_odometer_kernel(
+        shuffled / f"{READINGS}.parquet", assignments, vehicles, PARAMS, tmp_path / "resorted"
+    )
+    assert files.resorted is True
+
+
+def test_the_comparison_notices_changed_readings(staged: Path, tmp_path: Path) -> None:
+    """The equality above can fail: raising some readings changes the kernel's rows."""
+    before = _run(staged, tmp_path / "before", kernel=True)
+    table = pq.read_table(staged / f"{READINGS}.parquet")
+    km = table.column("odometer_km").to_numpy().copy()
+    km[::100] += 5.0
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for path in staged.glob("*.parquet"):
+        (changed / path.name).symlink_to(path)
+    (changed / f"{READINGS}.parquet").unlink()
+    with staging_writer(changed / f"{READINGS}.parquet", table.schema) as writer:
+        writer.write_table(
+            table.set_column(table.schema.get_field_index("odometer_km"), "odometer_km", [km])
+        )
+    assert _run(changed, tmp_path / "after", kernel=True) != before
