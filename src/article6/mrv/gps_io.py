@@ -77,40 +77,60 @@ def micros(column: pa.ChunkedArray | pa.Array) -> NDArray[Any]:
     return np.asarray(values.fill_null(k.NO_END).to_numpy(), dtype=np.int64)
 
 
-class Sinks:
-    """Parquet writers of the results and of the pings set aside for the sorted pass.
+class WriteQueue:
+    """Writes done by a thread of their own, in the order they were asked for, while
+    a kernel goes on with the next batch; at most ``PENDING_WRITES`` wait at a
+    time, so memory stays bounded and a failed write surfaces soon."""
 
-    Writes happen in a thread of their own, in the order they were asked for,
-    while the kernel goes on with the next batch; at most ``PENDING_WRITES``
-    wait at a time, so memory stays bounded and a failed write surfaces soon.
-    """
+    def __init__(self) -> None:
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-writes")
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        self._pending.append(self._writer.submit(write, *args))
+        while len(self._pending) > PENDING_WRITES:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        """Wait for every write asked for so far (and raise the first failure)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self._writer.shutdown()
+
+
+def result_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A Parquet writer for a kernel's results, read once by the engine: dictionaries
+    only where the column is one (a dictionary attempt on every column more than
+    doubled the time to write)."""
+    dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+    return pq.ParquetWriter(path, schema, use_dictionary=dictionary)
+
+
+class Sinks:
+    """Parquet writers of the results and of the pings set aside for the sorted pass,
+    written through a ``WriteQueue``."""
 
     def __init__(self, out_dir: Path, vehicles: list[str]) -> None:
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gps-sinks")
-        self._pending: deque[Future[None]] = deque()
+        self._queue = WriteQueue()
         self.paths = (out_dir / "gps_daily.parquet", out_dir / "gps_rejected.parquet")
         self.spill_path = out_dir / "gps_diverted.parquet"
-        self.daily = pq.ParquetWriter(self.paths[0], DAILY_SCHEMA)
-        self.rejected = pq.ParquetWriter(self.paths[1], REJECTED_SCHEMA)
+        self.daily = result_writer(self.paths[0], DAILY_SCHEMA)
+        self.rejected = result_writer(self.paths[1], REJECTED_SCHEMA)
         self.spill: pq.ParquetWriter | None = None
         self.spilled = 0
         self.vehicle_names = pa.array(vehicles, pa.string())
         self.reason_names = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
 
-    def _submit(self, write: Callable[..., None], *args: Any) -> None:
-        self._pending.append(self._writer.submit(write, *args))
-        while len(self._pending) > PENDING_WRITES:
-            self._pending.popleft().result()
-
-    def _drain(self) -> None:
-        while self._pending:
-            self._pending.popleft().result()
-
     def write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
-        self._submit(self._write_daily, veh, day, km)
+        self._queue.submit(self._write_daily, veh, day, km)
 
     def write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
-        self._submit(self._write_rejected, batch, status)
+        self._queue.submit(self._write_rejected, batch, status)
 
     def write_spill(
         self, batch: pa.RecordBatch, status: NDArray[np.int8], veh: NDArray[Any]
@@ -118,7 +138,7 @@ class Sinks:
         index = np.flatnonzero(status == k.DIVERTED)
         if index.shape[0]:
             self.spilled += int(index.shape[0])
-            self._submit(self._write_spill, batch, index, veh)
+            self._queue.submit(self._write_spill, batch, index, veh)
 
     def _write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
         if veh.shape[0]:
@@ -167,7 +187,7 @@ class Sinks:
 
     def close_spill(self) -> int:
         """Finish the file of set-aside pings; how many rows it holds."""
-        self._drain()
+        self._queue.drain()
         if self.spill is not None:
             self.spill.close()
             self.spill = None
@@ -175,9 +195,8 @@ class Sinks:
 
     def close(self) -> None:
         try:
-            self._drain()
+            self._queue.close()
         finally:
-            self._writer.shutdown()
             self.daily.close()
             self.rejected.close()
             self.close_spill()

@@ -40,7 +40,7 @@ REASONS = {
 }
 STEPS_SCHEMA = pa.schema(
     [
-        ("vehicle_id", pa.string()),
+        ("vehicle_id", pa.dictionary(pa.int32(), pa.string())),
         ("day", pa.int64()),
         ("end_km", pa.float64()),
         ("gap", pa.int64()),
@@ -100,8 +100,9 @@ class _Kernel:
         self.reasons = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
         self.paths = (out_dir / "odometer_steps.parquet", out_dir / "odometer_rejected.parquet")
         self.spill_path = out_dir / "odometer_diverted.parquet"
-        self.steps = pq.ParquetWriter(self.paths[0], STEPS_SCHEMA)
-        self.rejected = pq.ParquetWriter(self.paths[1], REJECTED_SCHEMA)
+        self.steps = io.result_writer(self.paths[0], STEPS_SCHEMA)
+        self.rejected = io.result_writer(self.paths[1], REJECTED_SCHEMA)
+        self.writes = io.WriteQueue()
         self.spill: pq.ParquetWriter | None = None
         self.spilled = 0
 
@@ -179,12 +180,15 @@ class _Kernel:
     def _write_steps(self, out: tuple[NDArray[Any], ...], emitted: int) -> None:
         if emitted == 0:
             return
+        self.writes.submit(self._write_steps_now, out, emitted)
+
+    def _write_steps_now(self, out: tuple[NDArray[Any], ...], emitted: int) -> None:
         veh, day, end, gap, delta = (column[:emitted] for column in out)
         first = gap == o.NO_GAP
         self.steps.write_table(
             pa.table(
                 [
-                    self.names.take(pa.array(veh)),
+                    pa.DictionaryArray.from_arrays(pa.array(veh, pa.int32()), self.names),
                     pa.array(day),
                     pa.array(end),
                     pa.array(gap, mask=first),
@@ -195,6 +199,11 @@ class _Kernel:
         )
 
     def _write_rejected(
+        self, batch: pa.RecordBatch, status: NDArray[np.int8], km: NDArray[np.float64]
+    ) -> None:
+        self.writes.submit(self._write_rejected_now, batch, status, km)
+
+    def _write_rejected_now(
         self, batch: pa.RecordBatch, status: NDArray[np.int8], km: NDArray[np.float64]
     ) -> None:
         index = np.flatnonzero((status != k.KEPT) & (status != k.DIVERTED))
@@ -216,15 +225,19 @@ class _Kernel:
         )
 
     def close_spill(self) -> int:
+        self.writes.drain()
         if self.spill is not None:
             self.spill.close()
             self.spill = None
         return self.spilled
 
     def close(self) -> None:
-        self.steps.close()
-        self.rejected.close()
-        self.close_spill()
+        try:
+            self.writes.close()
+        finally:
+            self.steps.close()
+            self.rejected.close()
+            self.close_spill()
 
 
 def _outputs(n: int) -> tuple[NDArray[Any], ...]:

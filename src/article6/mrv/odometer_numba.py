@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from article6.mrv.gps_numba import KEPT, READY, SPEED, compiled, local_day
+from article6.mrv.gps_numba import KEPT, READY, SPEED, compiled, inlined, local_day
 
 DECREASE = 6
 
@@ -31,7 +31,7 @@ I8 = NDArray[np.int8]
 B2 = NDArray[np.bool_]
 
 
-@compiled
+@inlined
 def _close(
     v: int, flags: B2, ints: I64, floats: F64, out_veh: I64, out_day: I64, out_end: F64,
     out_gap: I64, out_delta: F64, at: int,
