@@ -11,8 +11,10 @@ assignments and keeps the per-device state and the codes of ids and files.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +24,9 @@ from numpy.typing import NDArray
 from article6.mrv import gps_io as io
 from article6.mrv import gps_numba as k
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
+
+DEVICE_ORDER = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
+VEHICLE_ORDER = ["vehicle", "ts", SOURCE_FILE, SOURCE_ROW]
 
 OFFSET = "odometer_offset_km"
 
@@ -205,3 +210,77 @@ class DeviceChecker:
         if broken < 0:
             return None
         return DeviceRows(ts, status, veh, assign)
+
+
+class StreamingKernel(Protocol):
+    """What ``run_streaming`` drives: device rules a batch ahead (None: out of order),
+    vehicle rules per batch, then the set-aside rows in vehicle order."""
+
+    @property
+    def spill_path(self) -> Path: ...
+
+    def device_passes(self, batches: Iterable[pa.RecordBatch]) -> Iterator[Any | None]: ...
+
+    def vehicle_pass(self, checked: Any) -> None: ...
+
+    def close_spill(self) -> int: ...
+
+    def vehicle_batch(self, batch: pa.RecordBatch) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+KernelT = TypeVar("KernelT", bound=StreamingKernel)
+
+
+def run_streaming(
+    make_kernel: Callable[[], KernelT],
+    path: Path,
+    columns: list[str],
+    spill_columns: list[str],
+    batch_rows: int,
+    work_dir: Path,
+) -> tuple[KernelT, bool, int]:
+    """Stream a staged file through a kernel: (the kernel, whether the file had to be
+    read sorted by device, how many rows were set aside for the vehicle-order pass).
+
+    The file is read in stored order; if a device's rows turn out to be out of
+    time order, a new kernel starts over on the file sorted by DuckDB. Rows set
+    aside (vehicles fed by several devices) are sorted by vehicle and run last.
+    """
+    con = io.connect(work_dir)
+    try:
+        for resorted in (False, True):
+            kernel = make_kernel()
+            try:
+                if resorted:
+                    batches = io.sorted_batches(con, path, columns, DEVICE_ORDER, batch_rows)
+                else:
+                    batches = io.stored_batches(path, batch_rows, columns)
+                stream = io.prefetch(kernel.device_passes(batches))
+                in_order = True
+                for checked in stream:
+                    if checked is None:
+                        in_order = False
+                        break
+                    kernel.vehicle_pass(checked)
+                stream.close()
+                if not in_order:
+                    continue
+                spilled = kernel.close_spill()
+                if spilled:
+                    spill = kernel.spill_path
+                    for batch in io.sorted_batches(
+                        con, spill, spill_columns, VEHICLE_ORDER, batch_rows
+                    ):
+                        kernel.vehicle_batch(batch)
+                    spill.unlink()
+                kernel.finish()
+            finally:
+                kernel.close()
+            return kernel, resorted, spilled
+    finally:
+        con.close()
+    raise RuntimeError(f"{path.name}: rows sorted by device and time are still out of order")

@@ -60,19 +60,28 @@ def kernel_gps_daily(
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
     files = run_gps_kernel(pings, assignments, vehicles, params, work_dir, batch_rows)
     daily = runner.read(files.daily)
-    bad = runner.read(files.rejected)
+    rejected = kernel_rejections(runner.read(files.rejected), "gps_pings", "lat")
+    return daily, daily.select("vehicle_id", "day"), [rejected]
+
+
+def kernel_rejections(bad: ir.Table, record_type: str, value_column: str) -> ir.Table:
+    """A kernel's rejected rows in the quarantine layout of the Ibis rules.
+
+    Duplicates name the device id with no detail, unassigned rows the device
+    id itself; the other rules name `value_column` with its value, rendered
+    by the engine (``CAST(x AS VARCHAR)``) as the Ibis rules render it.
+    """
     duplicate = bad.reason == ReasonCode.DUPLICATE_KEY.value
     unassigned = bad.reason == ReasonCode.UNASSIGNED_DEVICE.value
-    rejected = bad.select(
-        record_type=ibis.literal("gps_pings"),
+    return bad.select(
+        record_type=ibis.literal(record_type),
         source_file=bad.source_file,
         source_row=bad.source_row,
-        column=ibis.ifelse(duplicate | unassigned, "device_id", "lat"),
+        column=ibis.ifelse(duplicate | unassigned, "device_id", value_column),
         reason=bad.reason,
         detail=ibis.cases(
             (duplicate, ""),
             (unassigned, bad.device_id.cast("string").fill_null("")),
-            else_=bad.lat.cast("string").fill_null(""),
+            else_=bad[value_column].cast("string").fill_null(""),
         ),
     )
-    return daily, daily.select("vehicle_id", "day"), [rejected]

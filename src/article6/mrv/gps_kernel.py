@@ -197,6 +197,16 @@ class _Kernel:
     def finish(self) -> None:
         self.sinks.write_daily(*self.state.closed_days(_outputs(self.state.vehicles)))
 
+    @property
+    def spill_path(self) -> Path:
+        return self.sinks.spill_path
+
+    def close_spill(self) -> int:
+        return self.sinks.close_spill()
+
+    def close(self) -> None:
+        self.sinks.close()
+
 
 def _outputs(n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
@@ -221,42 +231,16 @@ def run_gps_kernel(
     out_dir.mkdir(parents=True, exist_ok=True)
     assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
     values = _params(params)
-    con = io.connect(out_dir)
     pool = ThreadPoolExecutor(max_workers=threads)
     try:
-        for resorted in (False, True):
-            sinks = io.Sinks(out_dir, assigned.vehicles)
-            kernel = _Kernel(assigned, values, sinks, pool, threads)
-            try:
-                if resorted:
-                    order = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
-                    batches = io.sorted_batches(con, pings, io.COLUMNS, order, batch_rows)
-                else:
-                    batches = io.stored_batches(pings, batch_rows)
-                stream = io.prefetch(kernel.device_passes(batches))
-                in_order = True
-                for checked in stream:
-                    if checked is None:
-                        in_order = False
-                        break
-                    kernel.vehicle_pass(checked)
-                stream.close()
-                if not in_order:
-                    continue
-                spilled = sinks.close_spill()
-                if spilled:
-                    order = ["vehicle", "ts", SOURCE_FILE, SOURCE_ROW]
-                    sorted_spill = io.sorted_batches(
-                        con, sinks.spill_path, io.SPILL_SCHEMA.names, order, batch_rows
-                    )
-                    for batch in sorted_spill:
-                        kernel.vehicle_batch(batch)
-                    sinks.spill_path.unlink()
-                kernel.finish()
-            finally:
-                sinks.close()
-            return GpsKernelFiles(sinks.paths[0], sinks.paths[1], resorted, spilled)
+        kernel, resorted, spilled = dp.run_streaming(
+            lambda: _Kernel(assigned, values, io.Sinks(out_dir, assigned.vehicles), pool, threads),
+            pings,
+            io.COLUMNS,
+            io.SPILL_SCHEMA.names,
+            batch_rows,
+            out_dir,
+        )
     finally:
         pool.shutdown()
-        con.close()
-    raise RuntimeError("GPS pings sorted by device and time are still out of order")
+    return GpsKernelFiles(kernel.sinks.paths[0], kernel.sinks.paths[1], resorted, spilled)

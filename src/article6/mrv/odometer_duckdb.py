@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ibis
 import ibis.expr.types as ir
 
 from article6.mrv.distance import OdometerStep, spread_steps
 from article6.mrv.engine import Engine
+from article6.mrv.gps_duckdb import kernel_rejections
 from article6.mrv.odometer_kernel import BATCH_ROWS, run_odometer_kernel
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import QualityTables
-from article6.mrv.reasons import ReasonCode
 
 
 def kernel_odometer_step(
@@ -43,21 +42,7 @@ def kernel_odometer_step(
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
     files = run_odometer_kernel(readings, assignments, vehicles, params, work_dir, batch_rows)
     steps = runner.read(files.steps)
-    bad = runner.read(files.rejected)
-    duplicate = bad.reason == ReasonCode.DUPLICATE_KEY.value
-    unassigned = bad.reason == ReasonCode.UNASSIGNED_DEVICE.value
-    rejected = bad.select(
-        record_type=ibis.literal("odometer_readings"),
-        source_file=bad.source_file,
-        source_row=bad.source_row,
-        column=ibis.ifelse(duplicate | unassigned, "device_id", "odometer_km"),
-        reason=bad.reason,
-        detail=ibis.cases(
-            (duplicate, ""),
-            (unassigned, bad.device_id.cast("string").fill_null("")),
-            else_=bad.odometer_km.cast("string").fill_null(""),
-        ),
-    )
+    rejected = kernel_rejections(runner.read(files.rejected), "odometer_readings", "odometer_km")
     moving = steps.filter(steps.gap.notnull())
     moving = moving.select("vehicle_id", "day", _gap=moving.gap, _delta_km=moving.delta_km)
     daily = runner.materialize(spread_steps(moving, offsets, params), "odometer_daily")

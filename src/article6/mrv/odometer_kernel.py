@@ -99,7 +99,7 @@ class _Kernel:
         self.names = pa.array(assigned.vehicles, pa.string())
         self.reasons = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
         self.paths = (out_dir / "odometer_steps.parquet", out_dir / "odometer_rejected.parquet")
-        self.spill_path = out_dir / "odometer_diverted.parquet"
+        self._spill_path = out_dir / "odometer_diverted.parquet"
         self.steps = io.result_writer(self.paths[0], STEPS_SCHEMA)
         self.rejected = io.result_writer(self.paths[1], REJECTED_SCHEMA)
         self.writes = io.WriteQueue()
@@ -129,7 +129,7 @@ class _Kernel:
         diverted = np.flatnonzero(rows.status == k.DIVERTED)
         if diverted.shape[0]:
             if self.spill is None:
-                self.spill = pq.ParquetWriter(self.spill_path, SPILL_SCHEMA)
+                self.spill = pq.ParquetWriter(self._spill_path, SPILL_SCHEMA)
             picked = checked.batch.take(pa.array(diverted))
             self.spill.write_table(
                 pa.table(
@@ -224,6 +224,10 @@ class _Kernel:
             )
         )
 
+    @property
+    def spill_path(self) -> Path:
+        return self._spill_path
+
     def close_spill(self) -> int:
         self.writes.drain()
         if self.spill is not None:
@@ -268,38 +272,12 @@ def run_odometer_kernel(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
-    con = io.connect(out_dir)
-    try:
-        for resorted in (False, True):
-            kernel = _Kernel(assigned, out_dir)
-            try:
-                if resorted:
-                    order = ["device_id", "ts", SOURCE_FILE, SOURCE_ROW]
-                    batches = io.sorted_batches(con, readings, COLUMNS, order, batch_rows)
-                else:
-                    batches = io.stored_batches(readings, batch_rows, COLUMNS)
-                stream = io.prefetch(kernel.device_passes(batches))
-                in_order = True
-                for checked in stream:
-                    if checked is None:
-                        in_order = False
-                        break
-                    kernel.vehicle_pass(checked)
-                stream.close()
-                if not in_order:
-                    continue
-                spilled = kernel.close_spill()
-                if spilled:
-                    order = ["vehicle", "ts", SOURCE_FILE, SOURCE_ROW]
-                    for batch in io.sorted_batches(
-                        con, kernel.spill_path, SPILL_SCHEMA.names, order, batch_rows
-                    ):
-                        kernel.vehicle_batch(batch)
-                    kernel.spill_path.unlink()
-                kernel.finish()
-            finally:
-                kernel.close()
-            return OdometerKernelFiles(kernel.paths[0], kernel.paths[1], resorted, spilled)
-    finally:
-        con.close()
-    raise RuntimeError("odometer readings sorted by device and time are still out of order")
+    kernel, resorted, spilled = dp.run_streaming(
+        lambda: _Kernel(assigned, out_dir),
+        readings,
+        COLUMNS,
+        SPILL_SCHEMA.names,
+        batch_rows,
+        out_dir,
+    )
+    return OdometerKernelFiles(kernel.paths[0], kernel.paths[1], resorted, spilled)
