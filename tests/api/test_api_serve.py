@@ -22,6 +22,13 @@ from article6.cli.main import app as cli
 from article6.store.database import make_engine
 
 
+def _restore_settings_after(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`serve` hands its settings to the worker processes through the environment:
+    set them here first, so that the test puts back what was there before."""
+    monkeypatch.setenv("ARTICLE6_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    monkeypatch.setenv("ARTICLE6_KEY_DIR", str(tmp_path / "keys"))
+
+
 def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -53,7 +60,7 @@ def test_several_workers_run_in_the_pool_each_building_the_app_from_the_factory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
-    monkeypatch.setenv("ARTICLE6_KEY_DIR", str(tmp_path / "keys"))
+    _restore_settings_after(monkeypatch, tmp_path)
     pooled: dict[str, Any] = {}
 
     def fake_pool(worker: partial[None], host: str, port: int, workers: int) -> None:
@@ -78,6 +85,7 @@ def test_a_worker_failing_to_start_ends_serve_with_an_error(
         raise WorkerStartError("worker 1 exited with code 3 while starting")
 
     monkeypatch.setattr(serve, "run_pool", failing_pool)
+    _restore_settings_after(monkeypatch, tmp_path)
     result = CliRunner().invoke(
         cli, ["serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path / 'a.db'}"]
     )
