@@ -139,3 +139,18 @@ def test_the_comparison_notices_changed_readings(staged: Path, tmp_path: Path) -
             table.set_column(table.schema.get_field_index("odometer_km"), "odometer_km", [km])
         )
     assert _run(changed, tmp_path / "after", kernel=True) != before
+
+
+def test_without_any_accepted_assignment_every_reading_is_unassigned(
+    staged: Path, tmp_path: Path
+) -> None:
+    assignments = pq.read_table(staged / "device_assignments.parquet").slice(0, 0)
+    vehicles = pq.read_table(staged / "vehicles.parquet")
+    files = run_odometer_kernel(
+        staged / f"{READINGS}.parquet", assignments, vehicles, PARAMS, tmp_path / "none"
+    )
+    readings = pq.read_metadata(staged / f"{READINGS}.parquet").num_rows
+    reasons = pq.read_table(files.rejected).column("reason").to_pylist()
+    assert len(reasons) == readings
+    assert set(reasons) == {"unassigned_device", "duplicate_key"}
+    assert pq.read_table(files.steps).num_rows == 0

@@ -119,8 +119,10 @@ class _Kernel:
             if rows is None:
                 yield None
                 return
-            offset = self.assigned.offset[np.maximum(rows.assign, 0)]
-            yield _Checked(batch, rows, dp.floats(batch.column("odometer_km")) + offset)
+            km = dp.floats(batch.column("odometer_km"))
+            if self.assigned.offset.shape[0]:  # unassigned rows take any offset: unused
+                km = km + self.assigned.offset[np.maximum(rows.assign, 0)]
+            yield _Checked(batch, rows, km)
 
     def vehicle_pass(self, checked: _Checked) -> None:
         rows = checked.rows
