@@ -4,7 +4,9 @@ Written once as Ibis expressions over the staged tables and run on DuckDB or
 Spark (``engine``). The steps, in order:
 
 1. identity rules and duplicate keys (``quality``);
-2. daily distance per vehicle with its quality rules (``distance``);
+2. daily distance per vehicle with its quality rules (``distance``); on
+   DuckDB the odometer readings and GPS pings stream through compiled
+   kernels that give the same rows (``odometer_duckdb``, ``gps_duckdb``);
 3. station energy with meter, calibration and invoice rules (``energy``);
 4. per vehicle-year: days inside the service window and after the ER-rights
    date only (E1), activity evidence, imputed share limits; vehicles without
