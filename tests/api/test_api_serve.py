@@ -3,6 +3,7 @@ in one process or several."""
 
 from __future__ import annotations
 
+import socket
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,27 @@ def test_a_wrong_thread_count_is_refused_with_its_name(
     monkeypatch.setenv("ARTICLE6_API_THREADS", value)
     with pytest.raises(ValueError, match="ARTICLE6_API_THREADS"):
         create_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "keys")
+
+
+def test_a_port_in_use_ends_serve_with_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _restore_settings_after(monkeypatch, tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli,
+            [
+                "serve",
+                "--workers",
+                "2",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite:///{tmp_path / 'a.db'}",
+            ],
+        )
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output

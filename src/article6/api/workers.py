@@ -39,7 +39,8 @@ or a partial of one, so that a new process can be given it)."""
 
 
 class WorkerStartError(RuntimeError):
-    """A worker process exited while starting; the pool stopped the others."""
+    """The workers could not start: the port is taken, or a worker exited while
+    starting (the pool then stops the others)."""
 
 
 def reuse_port_supported() -> bool:
@@ -116,7 +117,8 @@ class WorkerPool:
                 lived = time.monotonic() - self.started_at[index]
                 if lived < self.startup_s:
                     raise WorkerStartError(
-                        f"worker {index} exited with code {process.exitcode} while starting"
+                        f"worker {index} exited with code {process.exitcode} while starting "
+                        "(its log above says why)"
                     )
                 logger.warning(
                     "worker %s exited with code %s; starting a new one", index, process.exitcode

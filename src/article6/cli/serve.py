@@ -53,7 +53,10 @@ def serve_app(
     os.environ["ARTICLE6_DATABASE_URL"] = settings.database_url
     os.environ["ARTICLE6_KEY_DIR"] = str(keys)
     if workers > 1 and reuse_port_supported():
-        run_pool(partial(serve_factory, APP_FACTORY, LOG_LEVEL), host, port, workers)
+        try:
+            run_pool(partial(serve_factory, APP_FACTORY, LOG_LEVEL), host, port, workers)
+        except OSError as error:
+            raise WorkerStartError(f"cannot listen on {host}:{port}: {error.strerror}") from error
         return
     uvicorn.run(
         APP_FACTORY,
@@ -78,5 +81,5 @@ def serve(
     try:
         serve_app(database_url, host, port, workers=workers)
     except WorkerStartError as error:
-        console.print(f"[red]{error}[/red]; its log above says why")
+        console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
