@@ -294,8 +294,9 @@ def _vehicle_year(
         & (ev.day >= ev._start)
         & (ev._stop.isnull() | (ev.day < ev._stop))
     )
+    # Evidence has one row per vehicle and day, so its rows count the days.
     evidence = ev.group_by("vehicle_id").aggregate(
-        evidence_days=ev.day.nunique(),
+        evidence_days=ev.count(),
         evidence_first_day=ev.day.min(),
         evidence_last_day=ev.day.max(),
     )
