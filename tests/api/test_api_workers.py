@@ -19,10 +19,7 @@ from article6.api.workers import (
     WorkerPool,
     WorkerStartError,
     listening_sockets,
-    reuse_port_supported,
 )
-
-pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="needs SO_REUSEPORT")
 
 LOOPBACK = "127.0.0.1"
 WAIT_S = 60.0

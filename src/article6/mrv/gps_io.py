@@ -46,25 +46,32 @@ REASONS = {
 DAILY_SCHEMA = pa.schema(
     [("vehicle_id", pa.string()), ("day", pa.int64()), ("gps_km", pa.float64())]
 )
-REJECTED_SCHEMA = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_row", pa.int64()),
-        ("reason", pa.string()),
-        ("device_id", pa.string()),
-        ("lat", pa.float64()),
-    ]
-)
-SPILL_SCHEMA = pa.schema(
-    [
-        ("vehicle", pa.int64()),
-        ("ts", pa.int64()),
-        ("lat", pa.float64()),
-        ("lon", pa.float64()),
-        (SOURCE_FILE, pa.string()),
-        (SOURCE_ROW, pa.int64()),
-    ]
-)
+
+
+def rejected_schema(value: str) -> pa.Schema:
+    """A kernel's rejected rows: where they came from, why, and the checked value."""
+    return pa.schema(
+        [
+            ("source_file", pa.string()),
+            ("source_row", pa.int64()),
+            ("reason", pa.string()),
+            ("device_id", pa.string()),
+            (value, pa.float64()),
+        ]
+    )
+
+
+def spill_schema(*values: str) -> pa.Schema:
+    """Rows set aside for the vehicle-order pass: vehicle code, instant, the values."""
+    return pa.schema(
+        [("vehicle", pa.int64()), ("ts", pa.int64())]
+        + [(value, pa.float64()) for value in values]
+        + [(SOURCE_FILE, pa.string()), (SOURCE_ROW, pa.int64())]
+    )
+
+
+REJECTED_SCHEMA = rejected_schema("lat")
+SPILL_SCHEMA = spill_schema("lat", "lon")
 
 
 def micros(column: pa.ChunkedArray | pa.Array) -> NDArray[Any]:

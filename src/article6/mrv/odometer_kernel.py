@@ -47,24 +47,8 @@ STEPS_SCHEMA = pa.schema(
         ("delta_km", pa.float64()),
     ]
 )
-REJECTED_SCHEMA = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_row", pa.int64()),
-        ("reason", pa.string()),
-        ("device_id", pa.string()),
-        ("odometer_km", pa.float64()),
-    ]
-)
-SPILL_SCHEMA = pa.schema(
-    [
-        ("vehicle", pa.int64()),
-        ("ts", pa.int64()),
-        ("odometer_km", pa.float64()),
-        (SOURCE_FILE, pa.string()),
-        (SOURCE_ROW, pa.int64()),
-    ]
-)
+REJECTED_SCHEMA = io.rejected_schema("odometer_km")
+SPILL_SCHEMA = io.spill_schema("odometer_km")
 # The whole plane: odometer readings have no position to check.
 WHOLE_PLANE = np.array([-np.inf, np.inf, -np.inf, np.inf, 0.0, 0.0])
 
@@ -92,6 +76,8 @@ class _Kernel:
     def __init__(self, assigned: dp.Assignments, out_dir: Path) -> None:
         self.assigned = assigned
         self.devices = dp.DeviceChecker(assigned, WHOLE_PLANE)
+        # Each assignment's offset, and 0 last for rows of none (assignment -1).
+        self.offsets = np.append(assigned.offset, 0.0)
         n = len(assigned.vehicles)
         self.flags = np.zeros((n, 4), np.bool_)
         self.ints = np.zeros((n, 3), np.int64)
@@ -119,9 +105,7 @@ class _Kernel:
             if rows is None:
                 yield None
                 return
-            km = dp.floats(batch.column("odometer_km"))
-            if self.assigned.offset.shape[0]:  # unassigned rows take any offset: unused
-                km = km + self.assigned.offset[np.maximum(rows.assign, 0)]
+            km = dp.floats(batch.column("odometer_km")) + self.offsets[rows.assign]
             yield _Checked(batch, rows, km)
 
     def vehicle_pass(self, checked: _Checked) -> None:
