@@ -118,39 +118,85 @@ def result_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     return pq.ParquetWriter(path, schema, use_dictionary=dictionary)
 
 
-class Sinks:
-    """Parquet writers of the results and of the pings set aside for the sorted pass,
-    written through a ``WriteQueue``."""
+class KernelFiles:
+    """A kernel's output files, written through a ``WriteQueue``: its results
+    (``<prefix>_<results>.parquet``), its rejected rows (``<prefix>_rejected``)
+    and the rows it set aside for the vehicle-order pass (``<prefix>_diverted``)."""
 
-    def __init__(self, out_dir: Path, vehicles: list[str]) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        prefix: str,
+        results: str,
+        schemas: tuple[pa.Schema, pa.Schema, pa.Schema],
+    ) -> None:
         self._queue = WriteQueue()
-        self.paths = (out_dir / "gps_daily.parquet", out_dir / "gps_rejected.parquet")
-        self.spill_path = out_dir / "gps_diverted.parquet"
-        self.daily = result_writer(self.paths[0], DAILY_SCHEMA)
-        self.rejected = result_writer(self.paths[1], REJECTED_SCHEMA)
+        self.paths = (
+            out_dir / f"{prefix}_{results}.parquet",
+            out_dir / f"{prefix}_rejected.parquet",
+        )
+        self.spill_path = out_dir / f"{prefix}_diverted.parquet"
+        self.results = result_writer(self.paths[0], schemas[0])
+        self.rejected = result_writer(self.paths[1], schemas[1])
+        self.spill_schema = schemas[2]
         self.spill: pq.ParquetWriter | None = None
         self.spilled = 0
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        self._queue.submit(write, *args)
+
+    def set_aside(self, rows: int, table: Callable[[], pa.Table]) -> None:
+        """Add `rows` rows, built by `table` in the writer thread, to the set-aside file."""
+        self.spilled += rows
+        self._queue.submit(self._write_spill, table)
+
+    def _write_spill(self, table: Callable[[], pa.Table]) -> None:
+        if self.spill is None:
+            self.spill = pq.ParquetWriter(self.spill_path, self.spill_schema)
+        self.spill.write_table(table())
+
+    def close_spill(self) -> int:
+        """Finish the file of set-aside rows; how many rows it holds."""
+        self._queue.drain()
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+        return self.spilled
+
+    def close(self) -> None:
+        try:
+            self._queue.close()
+        finally:
+            self.results.close()
+            self.rejected.close()
+            self.close_spill()
+
+
+class Sinks(KernelFiles):
+    """The GPS kernel's files: daily km, rejected pings, pings set aside."""
+
+    def __init__(self, out_dir: Path, vehicles: list[str]) -> None:
+        super().__init__(out_dir, "gps", "daily", (DAILY_SCHEMA, REJECTED_SCHEMA, SPILL_SCHEMA))
         self.vehicle_names = pa.array(vehicles, pa.string())
         self.reason_names = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
 
     def write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
-        self._queue.submit(self._write_daily, veh, day, km)
+        self.submit(self._write_daily, veh, day, km)
 
     def write_rejected(self, batch: pa.RecordBatch, status: NDArray[np.int8]) -> None:
-        self._queue.submit(self._write_rejected, batch, status)
+        self.submit(self._write_rejected, batch, status)
 
     def write_spill(
         self, batch: pa.RecordBatch, status: NDArray[np.int8], veh: NDArray[Any]
     ) -> None:
         index = np.flatnonzero(status == k.DIVERTED)
         if index.shape[0]:
-            self.spilled += int(index.shape[0])
-            self._queue.submit(self._write_spill, batch, index, veh)
+            self.set_aside(int(index.shape[0]), lambda: self._spill_table(batch, index, veh))
 
     def _write_daily(self, veh: NDArray[Any], day: NDArray[Any], km: NDArray[Any]) -> None:
         if veh.shape[0]:
             names = self.vehicle_names.take(pa.array(veh))
-            self.daily.write_table(
+            self.results.write_table(
                 pa.table([names, pa.array(day), pa.array(km)], schema=DAILY_SCHEMA)
             )
 
@@ -172,41 +218,22 @@ class Sinks:
             )
         )
 
-    def _write_spill(
-        self, batch: pa.RecordBatch, index: NDArray[np.int64], veh: NDArray[Any]
-    ) -> None:
-        if self.spill is None:
-            self.spill = pq.ParquetWriter(self.spill_path, SPILL_SCHEMA)
+    @staticmethod
+    def _spill_table(
+        batch: pa.RecordBatch, index: NDArray[np.int64], veh: NDArray[Any]
+    ) -> pa.Table:
         rows = batch.take(pa.array(index))
-        self.spill.write_table(
-            pa.table(
-                [
-                    pa.array(veh[index]),
-                    micros(rows.column("ts")),
-                    rows.column("lat"),
-                    rows.column("lon"),
-                    strings(rows.column(SOURCE_FILE)),
-                    rows.column(SOURCE_ROW),
-                ],
-                schema=SPILL_SCHEMA,
-            )
+        return pa.table(
+            [
+                pa.array(veh[index]),
+                micros(rows.column("ts")),
+                rows.column("lat"),
+                rows.column("lon"),
+                strings(rows.column(SOURCE_FILE)),
+                rows.column(SOURCE_ROW),
+            ],
+            schema=SPILL_SCHEMA,
         )
-
-    def close_spill(self) -> int:
-        """Finish the file of set-aside pings; how many rows it holds."""
-        self._queue.drain()
-        if self.spill is not None:
-            self.spill.close()
-            self.spill = None
-        return self.spilled
-
-    def close(self) -> None:
-        try:
-            self._queue.close()
-        finally:
-            self.daily.close()
-            self.rejected.close()
-            self.close_spill()
 
 
 def strings(column: pa.Array) -> pa.Array:

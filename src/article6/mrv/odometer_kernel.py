@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from article6.mrv import device_pass as dp
@@ -84,13 +83,8 @@ class _Kernel:
         self.floats = np.zeros((n, 4), np.float64)
         self.names = pa.array(assigned.vehicles, pa.string())
         self.reasons = pa.array([REASONS.get(code) for code in range(k.DIVERTED)], pa.string())
-        self.paths = (out_dir / "odometer_steps.parquet", out_dir / "odometer_rejected.parquet")
-        self._spill_path = out_dir / "odometer_diverted.parquet"
-        self.steps = io.result_writer(self.paths[0], STEPS_SCHEMA)
-        self.rejected = io.result_writer(self.paths[1], REJECTED_SCHEMA)
-        self.writes = io.WriteQueue()
-        self.spill: pq.ParquetWriter | None = None
-        self.spilled = 0
+        schemas = (STEPS_SCHEMA, REJECTED_SCHEMA, SPILL_SCHEMA)
+        self.files = io.KernelFiles(out_dir, "odometer", "steps", schemas)
 
     def device_passes(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Checked | None]:
         """Device rules per batch in stored order; None (and stop) if out of order."""
@@ -114,22 +108,7 @@ class _Kernel:
         self._write_rejected(checked.batch, rows.status, checked.km)
         diverted = np.flatnonzero(rows.status == k.DIVERTED)
         if diverted.shape[0]:
-            if self.spill is None:
-                self.spill = pq.ParquetWriter(self._spill_path, SPILL_SCHEMA)
-            picked = checked.batch.take(pa.array(diverted))
-            self.spill.write_table(
-                pa.table(
-                    [
-                        pa.array(rows.veh[diverted]),
-                        pa.array(rows.ts[diverted]),
-                        pa.array(checked.km[diverted]),
-                        io.strings(picked.column(SOURCE_FILE)),
-                        picked.column(SOURCE_ROW),
-                    ],
-                    schema=SPILL_SCHEMA,
-                )
-            )
-            self.spilled += int(diverted.shape[0])
+            self.files.set_aside(int(diverted.shape[0]), lambda: _spill_table(checked, diverted))
 
     def vehicle_batch(self, batch: pa.RecordBatch) -> None:
         """Set-aside readings sorted by vehicle and time (they passed the device rules)."""
@@ -166,12 +145,12 @@ class _Kernel:
     def _write_steps(self, out: tuple[NDArray[Any], ...], emitted: int) -> None:
         if emitted == 0:
             return
-        self.writes.submit(self._write_steps_now, out, emitted)
+        self.files.submit(self._write_steps_now, out, emitted)
 
     def _write_steps_now(self, out: tuple[NDArray[Any], ...], emitted: int) -> None:
         veh, day, end, gap, delta = (column[:emitted] for column in out)
         first = gap == o.NO_GAP
-        self.steps.write_table(
+        self.files.results.write_table(
             pa.table(
                 [
                     pa.DictionaryArray.from_arrays(pa.array(veh, pa.int32()), self.names),
@@ -187,7 +166,7 @@ class _Kernel:
     def _write_rejected(
         self, batch: pa.RecordBatch, status: NDArray[np.int8], km: NDArray[np.float64]
     ) -> None:
-        self.writes.submit(self._write_rejected_now, batch, status, km)
+        self.files.submit(self._write_rejected_now, batch, status, km)
 
     def _write_rejected_now(
         self, batch: pa.RecordBatch, status: NDArray[np.int8], km: NDArray[np.float64]
@@ -197,7 +176,7 @@ class _Kernel:
             return
         rows = batch.take(pa.array(index))
         codes = status[index]
-        self.rejected.write_table(
+        self.files.rejected.write_table(
             pa.table(
                 [
                     io.strings(rows.column(SOURCE_FILE)),
@@ -212,22 +191,27 @@ class _Kernel:
 
     @property
     def spill_path(self) -> Path:
-        return self._spill_path
+        return self.files.spill_path
 
     def close_spill(self) -> int:
-        self.writes.drain()
-        if self.spill is not None:
-            self.spill.close()
-            self.spill = None
-        return self.spilled
+        return self.files.close_spill()
 
     def close(self) -> None:
-        try:
-            self.writes.close()
-        finally:
-            self.steps.close()
-            self.rejected.close()
-            self.close_spill()
+        self.files.close()
+
+
+def _spill_table(checked: _Checked, index: NDArray[np.int64]) -> pa.Table:
+    picked = checked.batch.take(pa.array(index))
+    return pa.table(
+        [
+            pa.array(checked.rows.veh[index]),
+            pa.array(checked.rows.ts[index]),
+            pa.array(checked.km[index]),
+            io.strings(picked.column(SOURCE_FILE)),
+            picked.column(SOURCE_ROW),
+        ],
+        schema=SPILL_SCHEMA,
+    )
 
 
 def _outputs(n: int) -> tuple[NDArray[Any], ...]:
@@ -266,4 +250,4 @@ def run_odometer_kernel(
         batch_rows,
         out_dir,
     )
-    return OdometerKernelFiles(kernel.paths[0], kernel.paths[1], resorted, spilled)
+    return OdometerKernelFiles(kernel.files.paths[0], kernel.files.paths[1], resorted, spilled)
