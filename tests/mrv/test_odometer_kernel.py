@@ -15,6 +15,7 @@ import pytest
 
 from article6.mrv.distance import odometer_step
 from article6.mrv.engine import Engine
+from article6.mrv.gps_io import read_results
 from article6.mrv.ingest import ingest_dataset, staging_writer
 from article6.mrv.odometer_duckdb import kernel_odometer_step
 from article6.mrv.odometer_kernel import run_odometer_kernel
@@ -150,7 +151,7 @@ def test_without_any_accepted_assignment_every_reading_is_unassigned(
         staged / f"{READINGS}.parquet", assignments, vehicles, PARAMS, tmp_path / "none"
     )
     readings = pq.read_metadata(staged / f"{READINGS}.parquet").num_rows
-    reasons = pq.read_table(files.rejected).column("reason").to_pylist()
+    reasons = read_results(files.rejected).column("reason").to_pylist()
     assert len(reasons) == readings
     assert set(reasons) == {"unassigned_device", "duplicate_key"}
-    assert pq.read_table(files.steps).num_rows == 0
+    assert read_results(files.steps).num_rows == 0

@@ -380,8 +380,13 @@ def daily_distance(
     vehicle_cats = vehicles.join(cats, vehicles._cat == cats._cat2).select(
         "_vid", "_max", "_secmax"
     )
-    combined = combined.join(vehicle_cats, combined.vehicle_id == vehicle_cats._vid).drop("_vid")
-    combined = cache(combined, "combined_daily")
+    combined = combined.join(vehicle_cats, combined.vehicle_id == vehicle_cats._vid)
+    combined = cache(
+        combined.select(
+            "vehicle_id", "day", "distance_km", "imputed", "source", "gps_mismatch", "_max"
+        ),
+        "combined_daily",
+    )
     rejected_days = combined.filter(combined.distance_km > combined._max).select(
         vehicle_id=combined.vehicle_id,
         day=combined.day,

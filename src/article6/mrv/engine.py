@@ -19,6 +19,7 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
@@ -75,6 +76,7 @@ class Engine:
         self.name: EngineName = name
         self._prefix = f"mrv_{uuid.uuid4().hex[:12]}_"
         self._created: list[str] = []
+        self._registered: list[str] = []
         self._session: Any = None
         if name == "duckdb":
             # Intermediate tables live in memory up to the limit and spill to
@@ -93,6 +95,19 @@ class Engine:
     def read(self, path: Path) -> ir.Table:
         """A staged Parquet table."""
         return self.con.read_parquet(str(path))
+
+    def read_arrow(self, path: Path) -> ir.Table:
+        """An Arrow IPC file a streaming kernel wrote (DuckDB only).
+
+        DuckDB scans it as a dataset, batch by batch from disk, so it can be
+        read more than once without being held in memory.
+        """
+        if self.name != "duckdb":
+            raise ValueError("Arrow result files are read by the duckdb engine only")
+        table_name = f"{self._prefix}{path.stem}_{uuid.uuid4().hex[:8]}"
+        self.con.con.register(table_name, pads.dataset(str(path), format="ipc"))
+        self._registered.append(table_name)
+        return self.con.table(table_name)
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
         """Compute an expression once and return it as a table of this engine."""
@@ -134,4 +149,7 @@ class Engine:
                 self._session.catalog.dropTempView(table_name)
         self._created.clear()
         if self.name == "duckdb":
+            for view in self._registered:
+                self.con.con.unregister(view)
+            self._registered.clear()
             self.con.disconnect()

@@ -59,8 +59,8 @@ def kernel_gps_daily(
     )
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
     files = run_gps_kernel(pings, assignments, vehicles, params, work_dir, batch_rows)
-    daily = runner.read(files.daily)
-    rejected = kernel_rejections(runner.read(files.rejected), "gps_pings", "lat")
+    daily = runner.read_arrow(files.daily)
+    rejected = kernel_rejections(runner.read_arrow(files.rejected), "gps_pings", "lat")
     return daily, daily.select("vehicle_id", "day"), [rejected]
 
 

@@ -3,7 +3,7 @@
 The kernel's input comes as Arrow batches, either as stored (read ahead in a
 thread while the compiled loop runs, both without the GIL) or sorted by
 DuckDB, which spills to disk beyond its memory limit; its results and the
-pings it sets aside go to Parquet as they are produced, so memory stays
+pings it sets aside go to files as they are produced, so memory stays
 bounded whatever the number of pings.
 """
 
@@ -110,18 +110,24 @@ class WriteQueue:
             self._writer.shutdown()
 
 
-def result_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
-    """A Parquet writer for a kernel's results, read once by the engine: dictionaries
-    only where the column is one (a dictionary attempt on every column more than
-    doubled the time to write)."""
-    dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-    return pq.ParquetWriter(path, schema, use_dictionary=dictionary)
+def result_writer(path: Path, schema: pa.Schema) -> pa.ipc.RecordBatchFileWriter:
+    """A writer of an Arrow IPC file for a kernel's results, read once or twice by
+    the engine (``Engine.read_arrow``): batches are stored as they are in memory,
+    several times faster to write than Parquet, which encodes every value."""
+    return pa.ipc.new_file(str(path), schema)
+
+
+def read_results(path: Path) -> pa.Table:
+    """A kernel's results file, whole (for checks on small runs)."""
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 class KernelFiles:
     """A kernel's output files, written through a ``WriteQueue``: its results
-    (``<prefix>_<results>.parquet``), its rejected rows (``<prefix>_rejected``)
-    and the rows it set aside for the vehicle-order pass (``<prefix>_diverted``)."""
+    (``<prefix>_<results>.arrow``) and rejected rows (``<prefix>_rejected.arrow``),
+    and the rows it set aside for the vehicle-order pass (``<prefix>_diverted``,
+    Parquet, which DuckDB sorts)."""
 
     def __init__(
         self,
@@ -132,8 +138,8 @@ class KernelFiles:
     ) -> None:
         self._queue = WriteQueue()
         self.paths = (
-            out_dir / f"{prefix}_{results}.parquet",
-            out_dir / f"{prefix}_rejected.parquet",
+            out_dir / f"{prefix}_{results}.arrow",
+            out_dir / f"{prefix}_rejected.arrow",
         )
         self.spill_path = out_dir / f"{prefix}_diverted.parquet"
         self.results = result_writer(self.paths[0], schemas[0])

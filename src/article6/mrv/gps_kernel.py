@@ -48,7 +48,7 @@ THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 
 @dataclass(frozen=True)
 class GpsKernelFiles:
-    """Where the kernel wrote its results (Parquet), and how it had to read the input.
+    """Where the kernel wrote its results (Arrow IPC), and how it had to read the input.
 
     ``daily``: vehicle_id, day, gps_km (one row per vehicle and day with kept pings).
     ``rejected``: source_file, source_row, reason, device_id, lat of every rejected ping.

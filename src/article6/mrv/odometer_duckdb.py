@@ -41,9 +41,11 @@ def kernel_odometer_step(
     )
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
     files = run_odometer_kernel(readings, assignments, vehicles, params, work_dir, batch_rows)
-    steps = runner.read(files.steps)
-    rejected = kernel_rejections(runner.read(files.rejected), "odometer_readings", "odometer_km")
+    steps = runner.read_arrow(files.steps)
+    rejected = runner.read_arrow(files.rejected)
+    rejected = kernel_rejections(rejected, "odometer_readings", "odometer_km")
     moving = steps.filter(steps.gap.notnull())
     moving = moving.select("vehicle_id", "day", _gap=moving.gap, _delta_km=moving.delta_km)
-    daily = runner.materialize(spread_steps(moving, offsets, params), "odometer_daily")
+    # Left lazy: the daily rows are read once, by the combination with GPS.
+    daily = spread_steps(moving, offsets, params)
     return daily, steps.select("vehicle_id", "day"), [rejected]

@@ -7,7 +7,7 @@ assignment) a batch ahead in the read-ahead thread, and carries each
 vehicle's state from row to row in a compiled loop (``odometer_numba``).
 Readings of vehicles fed by several devices are set aside and run after a
 sort of that subset by DuckDB; input out of time order per device is read
-again sorted. Results go to Parquet as they come, so memory stays bounded.
+again sorted. Results go to files as they come, so memory stays bounded.
 """
 
 from __future__ import annotations

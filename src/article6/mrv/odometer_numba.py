@@ -36,7 +36,12 @@ def _close(
     v: int, flags: B2, ints: I64, floats: F64, out_veh: I64, out_day: I64, out_end: F64,
     out_gap: I64, out_delta: F64, at: int,
 ) -> None:  # fmt: skip
-    """Write vehicle `v`'s open day as row `at`: its end, and the step from the day before."""
+    """Write vehicle `v`'s open day as row `at`: its end, and the step from the day before.
+
+    For ``flush``; ``vehicle_rows`` has the same lines written out, since even
+    an inlined call with array arguments costs their reference counts, more
+    than doubling the time per row.
+    """
     out_veh[at] = v
     out_day[at] = ints[v, DAY]
     out_end[at] = floats[v, END_KM]
@@ -88,8 +93,19 @@ def vehicle_rows(
         if code != KEPT:
             continue
         day = local_day(t)
-        if flags[v, HAS_DAY] and ints[v, DAY] != day:
-            _close(v, flags, ints, floats, out_veh, out_day, out_end, out_gap, out_delta, emitted)
+        if flags[v, HAS_DAY] and ints[v, DAY] != day:  # as _close(v, ..., emitted)
+            out_veh[emitted] = v
+            out_day[emitted] = ints[v, DAY]
+            out_end[emitted] = floats[v, END_KM]
+            if flags[v, HAS_PREV]:
+                out_gap[emitted] = ints[v, DAY] - ints[v, PREV_DAY]
+                out_delta[emitted] = floats[v, END_KM] - floats[v, PREV_END_KM]
+            else:
+                out_gap[emitted] = NO_GAP
+                out_delta[emitted] = 0.0
+            flags[v, HAS_PREV] = True
+            ints[v, PREV_DAY] = ints[v, DAY]
+            floats[v, PREV_END_KM] = floats[v, END_KM]
             emitted += 1
         flags[v, HAS_DAY] = True
         ints[v, DAY] = day
