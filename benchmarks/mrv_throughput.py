@@ -1,9 +1,10 @@
 """MRV throughput: the core pipeline against baselines measured in the same run.
 
 (a) Daily path: validation and calculation of one simulated vintage through
-    the Ibis pipeline on DuckDB, against a straightforward pandas version of
-    the same calculation (assign readings to vehicles, drop decreases and
-    excessive days, sum distance, meter energy, E2 cap, BE, PE). Target >= 10x.
+    the pipeline on DuckDB, against a straightforward pandas implementation
+    of the same calculation (``pandas_reference``: every quality rule, the
+    distance, energy, sampling and E1-E10; its figures must equal the
+    pipeline's, ``figures_agree``). Target >= 10x.
 (b) GPS path: daily distance from pings through the pipeline's GPS step
     (on DuckDB the streaming kernel, ``gps_kernel``; the engine and identity
     rules before it are timed apart as ``pipeline_setup_s``), against pandas
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,17 +43,18 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from article6.mrv.engine import Engine
 from article6.mrv.gps_duckdb import kernel_gps_daily, warm_kernel_in_background
 from article6.mrv.ingest import ingest_dataset
-from article6.mrv.methodology import loss_multiplier, vintage_baseline_ef_g_per_km
 from article6.mrv.params import ParameterSet, load_parameter_set
 from article6.mrv.pipeline import run_pipeline
 from article6.mrv.quality import QualityTables, apply_identity_rules
 from article6.mrv.runs import summarise
 from article6.mrv.schema import SCHEMAS
 from article6.mrv.simulator import SimulationConfig, simulate_fleet
+from pandas_reference import pandas_vintage
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "plans" / "khm-emoto-exante-params.toml"
@@ -73,82 +76,6 @@ def peak_rss_mib() -> float:
 # -- (a) daily path ---------------------------------------------------------------------
 
 
-def pandas_daily_path(staging: Path, params: ParameterSet, year: int) -> float:
-    """The vintage's ER (BE - PE) computed with pandas from the staged tables.
-
-    The same steps as the pipeline in their plain form; it leaves out gap
-    filling, activity evidence and GPS, so its figure is close to, not equal
-    to, the pipeline's (both are printed).
-    """
-
-    def read(name: str, columns: list[str]) -> pd.DataFrame:
-        return pd.read_parquet(staging / f"{name}.parquet", columns=columns)
-
-    vehicles = read(
-        "vehicles",
-        [
-            "vehicle_id",
-            "category",
-            "battery_mode",
-            "commission_date",
-            "decommission_date",
-            "er_rights_signed_date",
-        ],
-    )
-    assignments = read(
-        "device_assignments",
-        ["device_id", "vehicle_id", "valid_from", "valid_to", "odometer_offset_km"],
-    )
-    readings = read("odometer_readings", ["device_id", "ts", "odometer_km"])
-    joined = readings.merge(assignments, on="device_id")
-    open_ended = joined.valid_to.isna()
-    in_force = (joined.ts >= joined.valid_from) & (open_ended | (joined.ts < joined.valid_to))
-    joined = joined[in_force].copy()
-    joined["vehicle_km"] = joined.odometer_km + joined.odometer_offset_km
-    joined = joined.sort_values(["vehicle_id", "ts"])
-    running_max = joined.groupby("vehicle_id").vehicle_km.cummax()
-    joined = joined[joined.vehicle_km >= running_max]
-    joined["day"] = (joined.ts + LOCAL_OFFSET).dt.normalize()
-    last = joined.groupby(["vehicle_id", "day"], as_index=False).vehicle_km.last()
-    last["km"] = last.groupby("vehicle_id").vehicle_km.diff().fillna(0.0)
-    last = last.merge(vehicles, on="vehicle_id")
-    limits = {c.name: c.max_daily_km for c in params.categories}
-    last = last[last.km <= last.category.map(limits)]
-    day = last.day.dt.date
-    start = last.er_rights_signed_date.where(
-        last.er_rights_signed_date > last.commission_date, last.commission_date
-    )
-    in_window = (day >= start) & (
-        last.decommission_date.isna() | (day < last.decommission_date.fillna(date.max))
-    )
-    last = last[in_window & (last.day.dt.year == year)]
-    distance = last.groupby(["vehicle_id", "category", "battery_mode"], as_index=False).km.sum()
-    ef = {c.name: vintage_baseline_ef_g_per_km(params, c.name, year) for c in params.categories}
-    ratio = {c.name: c.displacement_ratio for c in params.categories}
-    distance["be_t"] = distance.category.map(ef) * distance.km * distance.category.map(ratio) / 1e6
-
-    meters = read("meters", ["meter_id", "station_id", "role"])
-    stations = read("stations", ["station_id", "kind"])
-    meter_readings = read("meter_readings", ["meter_id", "ts", "cumulative_kwh"])
-    meter_readings = meter_readings[(meter_readings.ts + LOCAL_OFFSET).dt.year == year]
-    meter_readings = meter_readings.sort_values(["meter_id", "ts"])
-    meter_readings["kwh"] = meter_readings.groupby("meter_id").cumulative_kwh.diff()
-    meter_readings = meter_readings[meter_readings.kwh >= 0]
-    energy = meter_readings.groupby("meter_id", as_index=False).kwh.sum()
-    energy = energy.merge(meters, on="meter_id").merge(stations, on="station_id")
-    energy["segment"] = np.where(energy.kind == "swap_cabinet", "swap", "fixed")
-    grid = energy[energy.role == "grid_import"].groupby("segment").kwh.sum()
-    loss = loss_multiplier(params.tdl(year), params.tdl_form)
-    pe_t = float(grid.sum()) / 1000.0 * params.ef_grid_t_per_mwh(year) * loss
-    sec_min = min(c.sec_min_kwh_per_km for c in params.categories)
-    for segment, group in distance.groupby("battery_mode"):
-        cap_km = float(energy[energy.segment == segment].kwh.sum()) / sec_min
-        total_km = float(group.km.sum())
-        if total_km > cap_km > 0:
-            distance.loc[group.index, "be_t"] *= cap_km / total_km
-    return float(distance.be_t.sum()) - pe_t
-
-
 def daily_path(
     work: Path, vehicles: int, days: int, seed: int, params: ParameterSet
 ) -> dict[str, Any]:
@@ -161,8 +88,9 @@ def daily_path(
     staging = work / "daily-staging"
     ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
     pipeline_seconds, result = timed(lambda: run_pipeline(staging, params, YEAR))
-    pandas_seconds, pandas_er = timed(lambda: pandas_daily_path(staging, params, YEAR))
-    readings = int(pd.read_parquet(staging / "odometer_readings.parquet", columns=["ts"]).shape[0])
+    pandas_seconds, pandas = timed(lambda: pandas_vintage(staging, params, YEAR))
+    pipeline = asdict(summarise(result, params)[0])
+    readings = pq.read_metadata(staging / "odometer_readings.parquet").num_rows
     return {
         "vehicles": vehicles,
         "days": days,
@@ -172,11 +100,21 @@ def daily_path(
         "pipeline_s": pipeline_seconds,
         "pandas_s": pandas_seconds,
         "pipeline_vehicles_out": result.vehicles.num_rows,
-        "pipeline_er_t": summarise(result, params)[0].er_raw_t,
-        "pandas_er_t": pandas_er,
+        "pipeline_er_t": pipeline["er_raw_t"],
+        "pandas_er_t": pandas["er_raw_t"],
+        "figures_agree": figures_agree(pipeline, pandas),
         "speedup_vs_pandas": pandas_seconds / pipeline_seconds,
         "target_speedup_vs_pandas": 10.0,
     }
+
+
+def figures_agree(pipeline: dict[str, Any], pandas: dict[str, Any]) -> bool:
+    """Whether every vintage figure of the two agrees (to 1e-9 relative)."""
+    return all(
+        math.isclose(float(value), float(pandas[key]), rel_tol=1e-9, abs_tol=1e-9)
+        for key, value in pipeline.items()
+        if isinstance(value, int | float)
+    )
 
 
 # -- (b) GPS path -------------------------------------------------------------------------
@@ -402,7 +340,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{daily['odometer_readings']:,} readings: pipeline {daily['pipeline_s']:.2f} s, "
                 f"pandas {daily['pandas_s']:.2f} s -> {daily['speedup_vs_pandas']:.1f}x "
                 f"(target 10x); ingest {daily['ingest_s']:.2f} s; ER pipeline "
-                f"{daily['pipeline_er_t']:.1f} t, pandas {daily['pandas_er_t']:.1f} t"
+                f"{daily['pipeline_er_t']:.3f} t, pandas {daily['pandas_er_t']:.3f} t, "
+                f"every figure agrees: {daily['figures_agree']}"
             )
         if args.only in (None, "gps"):
             gps = gps_path(work, args.pings, args.seed, params)
