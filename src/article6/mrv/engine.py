@@ -76,7 +76,6 @@ class Engine:
         self.name: EngineName = name
         self._prefix = f"mrv_{uuid.uuid4().hex[:12]}_"
         self._created: list[str] = []
-        self._registered: list[str] = []
         self._session: Any = None
         if name == "duckdb":
             # Intermediate tables live in memory up to the limit and spill to
@@ -97,17 +96,21 @@ class Engine:
         return self.con.read_parquet(str(path))
 
     def read_arrow(self, path: Path) -> ir.Table:
-        """An Arrow IPC file a streaming kernel wrote (DuckDB only).
+        """An Arrow IPC file a streaming kernel wrote, loaded as a table (DuckDB only).
 
-        DuckDB scans it as a dataset, batch by batch from disk, so it can be
-        read more than once without being held in memory.
+        Loaded rather than scanned in place: DuckDB knows a table's size when
+        it orders joins (of a scanned file it would not), and a table spills
+        to disk beyond the memory limit.
         """
         if self.name != "duckdb":
             raise ValueError("Arrow result files are read by the duckdb engine only")
-        table_name = f"{self._prefix}{path.stem}_{uuid.uuid4().hex[:8]}"
-        self.con.con.register(table_name, pads.dataset(str(path), format="ipc"))
-        self._registered.append(table_name)
-        return self.con.table(table_name)
+        view = f"{self._prefix}{path.stem}_file"
+        self.con.con.register(view, pads.dataset(str(path), format="ipc"))
+        try:
+            table = self.con.table(view)
+            return self.materialize(table, path.stem)
+        finally:
+            self.con.con.unregister(view)
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
         """Compute an expression once and return it as a table of this engine."""
@@ -149,7 +152,4 @@ class Engine:
                 self._session.catalog.dropTempView(table_name)
         self._created.clear()
         if self.name == "duckdb":
-            for view in self._registered:
-                self.con.con.unregister(view)
-            self._registered.clear()
             self.con.disconnect()
