@@ -154,6 +154,9 @@ def sort_out(table: ir.Table, rules: Sequence[Rule], record_type: str) -> tuple[
     The kept rows are filtered on the conditions alone: DuckDB plans a join
     for every occurrence of a membership test, even in the reason, column and
     detail expressions that the kept rows drop, so each test would run thrice.
+    One CASE of the conditions, not their OR: DuckDB splits an OR of negated
+    tests into filters whose row estimates shrink one after the other, and a
+    join after them would then be planned the wrong way round.
     """
     first = ibis.cases(*[(condition.fill_null(False), 1) for condition, *_ in rules], else_=0)
     _, rejected = partition(mark(table, rules), record_type)
