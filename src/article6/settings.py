@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = Path(".article6")
+DEFAULT_RUNS_DIR = DEFAULT_HOME / "runs"  # frozen MRV calculation runs
 
 
 @dataclass(frozen=True)

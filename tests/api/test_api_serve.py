@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
+from article6.api import workers as api_workers
 from article6.api.app import create_app
 from article6.api.workers import WorkerStartError, serve_factory
-from article6.cli import serve
 from article6.cli.main import app as cli
 from article6.store.database import make_engine
 
@@ -43,7 +43,7 @@ def test_serve_runs_uvicorn_with_the_app_on_the_configured_database(
         served["app"] = uvicorn.importer.import_from_string(app)()
         served.update(options)
 
-    monkeypatch.setattr(serve.uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn, "run", fake_run)
     result = CliRunner().invoke(cli, ["serve", "--port", "8123", "--database-url", url])
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 8123
@@ -67,7 +67,7 @@ def test_several_workers_run_in_the_pool_each_building_the_app_from_the_factory(
     def fake_pool(worker: partial[None], host: str, port: int, workers: int) -> None:
         pooled.update(worker=worker, host=host, port=port, workers=workers)
 
-    monkeypatch.setattr(serve, "run_pool", fake_pool)
+    monkeypatch.setattr(api_workers, "run_pool", fake_pool)
     result = CliRunner().invoke(
         cli, ["serve", "--port", "8123", "--workers", "3", "--database-url", url]
     )
@@ -85,7 +85,7 @@ def test_a_worker_failing_to_start_ends_serve_with_an_error(
     def failing_pool(*args: Any) -> None:
         raise WorkerStartError("worker 1 exited with code 3 while starting")
 
-    monkeypatch.setattr(serve, "run_pool", failing_pool)
+    monkeypatch.setattr(api_workers, "run_pool", failing_pool)
     _restore_settings_after(monkeypatch, tmp_path)
     result = CliRunner().invoke(
         cli, ["serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path / 'a.db'}"]

@@ -9,6 +9,7 @@ change it afterwards only with a journaled reason.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -27,8 +28,12 @@ from article6.cli.common import (
 )
 from article6.domain.accounting import Attribution, NdcError, whole_tonnes
 from article6.domain.inventory import InventoryRejected
-from article6.services import accounting
-from article6.services.commands import Receipt
+
+if TYPE_CHECKING:
+    from article6.services.commands import Receipt
+
+# The accounting service is imported inside each command: the command line starts
+# without loading the database and spreadsheet libraries.
 
 app = typer.Typer(help="NDCs, inventories and emissions balances.", no_args_is_help=True)
 
@@ -50,6 +55,8 @@ def balance(
     as_json: bool = JsonOption,
 ) -> None:
     """E, FT, U and the emissions balance of the NDC period covering the year."""
+    from article6.services import accounting
+
     with refusals_as_exit(as_json):
         statement = accounting.balance_statement(engine_for(database_url), party, year, attribution)
     if as_json:
@@ -100,6 +107,8 @@ def record_ndc(
     as_json: bool = JsonOption,
 ) -> None:
     """Record a new version of a Party's NDC from a TOML file."""
+    from article6.services import accounting
+
     actor = acting(database_url, user)
     try:
         ndc = accounting.load_ndc_file(file)
@@ -122,6 +131,8 @@ def import_inventory(
     as_json: bool = JsonOption,
 ) -> None:
     """Import inventory emissions per year; every problem is named by file, row and column."""
+    from article6.services import accounting
+
     actor = acting(database_url, user)
     try:
         records = accounting.read_inventory_file(file)
@@ -150,6 +161,8 @@ def finalise(
     as_json: bool = JsonOption,
 ) -> None:
     """Finalise the balance of an NDC period; later changes need a correction."""
+    from article6.services import accounting
+
     actor = acting(database_url, user)
     run(
         as_json,
@@ -170,6 +183,8 @@ def correct(
     as_json: bool = JsonOption,
 ) -> None:
     """Replace a finalised balance by the recomputed one, with the reason on the journal."""
+    from article6.services import accounting
+
     actor = acting(database_url, user)
     run(
         as_json,

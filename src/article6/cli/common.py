@@ -7,17 +7,20 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 
 from article6.domain.errors import ActionRefused, InvariantViolation
 from article6.domain.permissions import Actor
-from article6.services.identity import load_actor
 from article6.settings import Settings, load_settings
-from article6.store.database import make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# The database and service modules are imported inside the functions that use them:
+# the command line starts without loading SQLAlchemy and the data libraries.
 
 # Reports are wide; outside a terminal, do not squeeze them into 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=180)
@@ -41,6 +44,8 @@ def settings_for(database_url: str | None) -> Settings:
 
 
 def engine_for(database_url: str | None) -> Engine:
+    from article6.store.database import make_engine
+
     return make_engine(settings_for(database_url).database_url)
 
 
@@ -75,6 +80,8 @@ def run(as_json: bool, action: Callable[[], Any], show: Callable[[Any], None]) -
 
 def acting(database_url: str | None, user_id: str) -> Actor:
     """The actor of a known user; the command line on the server is trusted like a shell."""
+    from article6.services.identity import load_actor
+
     with refusals_as_exit(False):
         return load_actor(engine_for(database_url), user_id)
 
@@ -87,6 +94,8 @@ def act(
     show: Callable[[Any], None],
 ) -> None:
     """Run a command as a user: one engine, the user's actor, refusals as exit codes."""
+    from article6.services.identity import load_actor
+
     engine = engine_for(database_url)
     with refusals_as_exit(as_json):
         actor = load_actor(engine, user_id)

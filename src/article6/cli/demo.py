@@ -12,16 +12,13 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from article6.cli.common import DatabaseOption, console, settings_for
 from article6.cli.registry import _show_report, holdings
 from article6.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve_app
-from article6.services import finance_reference, reference_workflow
-from article6.services.regular_information import write_demo_reports
-from article6.services.verify import verify
-from article6.store.database import make_engine
-from article6.store.migrate import upgrade
+
+# The services and the database are imported inside the functions that use them:
+# the command line starts without loading SQLAlchemy and the data libraries.
 
 
 def demo(
@@ -32,6 +29,14 @@ def demo(
     port: int = typer.Option(DEFAULT_PORT, "--port"),
 ) -> None:
     """Load the reference case into a fresh database, show it, then serve the application."""
+    from sqlalchemy.engine import make_url
+
+    from article6.services import finance_reference, reference_workflow
+    from article6.services.regular_information import write_demo_reports
+    from article6.services.verify import verify
+    from article6.store.database import make_engine
+    from article6.store.migrate import upgrade
+
     settings = settings_for(database_url)
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -63,6 +68,8 @@ def demo(
 
 
 def _show_users() -> None:
+    from article6.services import reference_workflow
+
     table = Table(title=f"Demo users (password: {reference_workflow.DEMO_PASSWORD})")
     for column in ("User", "Organisation", "Roles"):
         table.add_column(column)

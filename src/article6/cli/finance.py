@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -37,13 +37,14 @@ from article6.domain.finance_analysis import DEFAULT_WARNING_SHARE
 from article6.domain.finance_money import ExchangeRate, Money, parse_decimal
 from article6.mrv.params import ParameterError, load_parameter_set
 from article6.mrv.rollout_plan import PlanError, load_plan
-from article6.services import finance, finance_reference
-from article6.services.commands import Receipt
-from article6.services.finance_reports import write_finance_reports
-from article6.services.finance_risk import DeliveryRisk, delivery_risk
-from article6.services.finance_status import AgreementReport, agreement_report, portfolio
-from article6.services.finance_verify import verify_finance
-from article6.store.database import read_connection
+
+if TYPE_CHECKING:
+    from article6.services.commands import Receipt
+    from article6.services.finance_risk import DeliveryRisk
+    from article6.services.finance_status import AgreementReport
+
+# The finance services are imported inside the functions that use them: the command
+# line starts without loading the database, numerical and charting libraries.
 
 app = typer.Typer(
     help="Financing agreements: recovery in credits, portfolio, delivery risk.",
@@ -86,6 +87,8 @@ def _report(
     through_vintage: int | None,
     warning_share: str,
 ) -> AgreementReport:
+    from article6.services.finance_status import agreement_report
+
     return agreement_report(
         engine_for(database_url),
         agreement,
@@ -105,6 +108,8 @@ def _risk(
     share: str | None,
     warning_share: str,
 ) -> DeliveryRisk:
+    from article6.services.finance_risk import delivery_risk
+
     try:
         rollout = load_plan(plan)
         parameters = load_parameter_set(params)
@@ -154,6 +159,8 @@ def portfolio_command(
 ) -> None:
     """Totals across agreements by host Party, sector and status; pipeline vs delivered;
     the programme's NPV and IRR."""
+    from article6.services.finance_status import portfolio
+
     with refusals_as_exit(as_json):
         rate = None if discount_rate is None else parse_decimal(discount_rate, "--discount-rate")
         result = portfolio(engine_for(database_url), _as_of(as_of), currency, rate)
@@ -237,6 +244,9 @@ def export(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Write the agreement's workbook (XLSX) and charts (PNG)."""
+    from article6.services.finance_reports import write_finance_reports
+    from article6.services.finance_status import portfolio
+
     with refusals_as_exit(False):
         report = _report(database_url, agreement, as_of, None, warning_share)
         risk_result = None
@@ -264,6 +274,8 @@ def load_reference(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Record the reference agreement (400,000 t at 14,864 KRW/t) and its disbursements."""
+    from article6.services import finance_reference
+
     with refusals_as_exit(False):
         loaded = finance_reference.load_reference_agreement(
             engine_for(database_url), record_deliveries=deliveries
@@ -277,6 +289,8 @@ def verify_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Replay the finance events: re-validate, recompute recoveries, compare the tables."""
+    from article6.services.finance_verify import verify_finance
+
     report = verify_finance(engine_for(database_url))
     if as_json:
         print_json(report.to_dict())
@@ -329,6 +343,8 @@ def record(
     as_json: bool = JsonOption,
 ) -> None:
     """Record version 1 of a financing agreement (the financier's own organisation)."""
+    from article6.services import finance
+
     table = _agreement_file(file)
     act(
         as_json,
@@ -353,6 +369,8 @@ def amend(
     as_json: bool = JsonOption,
 ) -> None:
     """Record the next version of an agreement; earlier versions stay as they were."""
+    from article6.services import finance
+
     table = _agreement_file(file)
     act(
         as_json,
@@ -381,6 +399,8 @@ def disburse(
     as_json: bool = JsonOption,
 ) -> None:
     """Record money paid out under an agreement."""
+    from article6.services import finance
+    from article6.store.database import read_connection
 
     def action() -> Receipt:
         engine = engine_for(database_url)
@@ -411,6 +431,8 @@ def rate(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a dated exchange rate (rates are never edited; add a later one)."""
+    from article6.services import finance
+
     act(
         as_json,
         database_url,
@@ -440,6 +462,8 @@ def deliver(
     as_json: bool = JsonOption,
 ) -> None:
     """Record credits delivered to the financier (units must be in its account)."""
+    from article6.services import finance
+
     act(
         as_json,
         database_url,
@@ -466,6 +490,8 @@ def recover_received(
     as_json: bool = JsonOption,
 ) -> None:
     """Record as recovery the units already in the delivery account but not yet recorded."""
+    from article6.services import finance
+
     run(
         as_json,
         lambda: finance.recover_received_units(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -19,14 +19,15 @@ from rich.table import Table
 
 from article6.cli import mrv_planning
 from article6.cli.common import console, errors, print_json
-from article6.mrv.engine import ENGINES, Engine, EngineName
-from article6.mrv.ingest import IngestError, ingest_dataset
 from article6.mrv.methodology import MethodologyError
 from article6.mrv.params import ParameterError, load_parameter_set
-from article6.mrv.pipeline import STEPS, run_pipeline
-from article6.mrv.quality import duplicate_key_counts
-from article6.mrv.runs import DEFAULT_RUNS_DIR, RunError, calculate, reproduce_run
-from article6.mrv.schema import SCHEMAS
+from article6.settings import DEFAULT_RUNS_DIR
+
+if TYPE_CHECKING:
+    from article6.mrv.engine import EngineName
+
+# The calculation modules are imported inside each command: the command line starts
+# without loading Arrow, Ibis, DuckDB and Numba.
 
 app = typer.Typer(help="Monitoring, reporting and verification of emission reductions.")
 
@@ -60,6 +61,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _engine(name: str) -> EngineName:
+    from article6.mrv.engine import ENGINES
+
     if name not in ENGINES:
         raise _fail(f"--engine: {name!r} is not one of {', '.join(ENGINES)}")
     return name  # type: ignore[return-value]
@@ -77,6 +80,12 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Check every file against its schema; count accepted and quarantined rows."""
+    from article6.mrv.engine import Engine
+    from article6.mrv.ingest import IngestError, ingest_dataset
+    from article6.mrv.pipeline import run_pipeline
+    from article6.mrv.quality import duplicate_key_counts
+    from article6.mrv.schema import SCHEMAS
+
     document: dict[str, Any] = {}
     try:
         parameter_set = load_parameter_set(params) if params is not None else None
@@ -170,6 +179,10 @@ def calculate_command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Calculate baseline, project and emission reductions of one vintage."""
+    from article6.mrv.ingest import IngestError
+    from article6.mrv.pipeline import STEPS
+    from article6.mrv.runs import RunError, calculate
+
     engine_name = _engine(engine)
     try:
         with _progress(not as_json) as bar:
@@ -235,6 +248,9 @@ def reproduce_command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Rerun a frozen run and compare every figure and per-vehicle value to 1e-9."""
+    from article6.mrv.ingest import IngestError
+    from article6.mrv.runs import RunError, reproduce_run
+
     engine_name = _engine(engine)
     try:
         outcome = reproduce_run(runs_dir / run_id, data, engine=engine_name)

@@ -19,18 +19,11 @@ from rich.table import Table
 
 from article6.cli.common import console, errors, print_json
 from article6.mrv.params import ParameterError, load_parameter_set
-from article6.mrv.projection import (
-    DEFAULT_KOREA_T,
-    DEFAULT_TARGET_T,
-    central_case,
-    monte_carlo,
-    sensitivity,
-)
-from article6.mrv.report import write_report
-from article6.mrv.report_run import report_data_from_run
-from article6.mrv.rollout_plan import PlanError, load_plan
-from article6.mrv.runs import DEFAULT_RUNS_DIR, RunError
-from article6.mrv.simulator import SimulationConfig, simulate_fleet
+from article6.mrv.rollout_plan import DEFAULT_KOREA_T, DEFAULT_TARGET_T, PlanError, load_plan
+from article6.settings import DEFAULT_RUNS_DIR
+
+# The simulation, projection and report modules are imported inside each command: the
+# command line starts without loading NumPy, Arrow, DuckDB and the PDF and XLSX writers.
 
 
 def _progress(enabled: bool) -> Progress:
@@ -77,6 +70,8 @@ def simulate(
     manifest lists injected faults, survey sample sizes and the true distance
     of every untracked vehicle per year.
     """
+    from article6.mrv.simulator import SimulationConfig, simulate_fleet
+
     try:
         config = SimulationConfig(
             vehicles=vehicles,
@@ -127,6 +122,8 @@ def project(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Expected reductions per vintage, sensitivity and Monte Carlo of a rollout plan."""
+    from article6.mrv.projection import central_case, monte_carlo, sensitivity
+
     try:
         plan = load_plan(plan_file)
         params = load_parameter_set(params_file)
@@ -255,6 +252,10 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Monitoring report of a calculation run: PDF for reading, XLSX for recomputing."""
+    from article6.mrv.report import write_report
+    from article6.mrv.report_run import report_data_from_run
+    from article6.mrv.runs import RunError
+
     try:
         data = report_data_from_run(run_id, runs_dir, data_dir)
         files = write_report(data, out)

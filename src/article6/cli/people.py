@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from article6.cli.common import (
@@ -15,8 +17,12 @@ from article6.cli.common import (
     run,
 )
 from article6.domain.permissions import Role
-from article6.services import identity
-from article6.services.commands import Receipt
+
+if TYPE_CHECKING:
+    from article6.services.commands import Receipt
+
+# The identity service is imported inside each command: the command line starts
+# without loading the database libraries.
 
 app = typer.Typer(help="Organisations, users, roles and API tokens.", no_args_is_help=True)
 
@@ -36,6 +42,8 @@ def bootstrap(
     as_json: bool = JsonOption,
 ) -> None:
     """Create the first system administrator (only while there are no users)."""
+    from article6.services import identity
+
     run(
         as_json,
         lambda: identity.bootstrap_administrator(
@@ -56,6 +64,8 @@ def add_organisation(
     as_json: bool = JsonOption,
 ) -> None:
     """Register an organisation."""
+    from article6.services import identity
+
     organisation = identity.Organisation(organisation_id, name, party, kind)
     act(
         as_json,
@@ -81,6 +91,8 @@ def add_user(
     as_json: bool = JsonOption,
 ) -> None:
     """Register a user of an organisation with roles."""
+    from article6.services import identity
+
     act(
         as_json,
         database_url,
@@ -107,6 +119,8 @@ def token(
     as_json: bool = JsonOption,
 ) -> None:
     """Issue an API token for the acting user; it is shown once."""
+    from article6.services import identity
+
     secret, receipt = identity.issue_api_token(
         engine_for(database_url), actor=acting(database_url, user), label=label
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -23,8 +23,13 @@ from article6.domain.allocation import AllocationRules
 from article6.domain.errors import ActionRefused, RejectionCode
 from article6.domain.model import Entity, Purpose
 from article6.domain.projects import REVIEW_QUESTIONS, Verdict
-from article6.services import documents, monitoring, projects
-from article6.services.commands import Receipt
+
+if TYPE_CHECKING:
+    from article6.services import projects
+    from article6.services.commands import Receipt
+
+# The project services are imported inside each command: the command line starts
+# without loading the database and document libraries.
 
 app = typer.Typer(
     help="Projects: submission, review, LoA, monitoring, issuance.", no_args_is_help=True
@@ -46,6 +51,8 @@ PROJECT_KEYS = {
 
 def load_proposal(path: Path) -> projects.Proposal:
     """Read a proposal file; unknown or missing keys are errors that name the key."""
+    from article6.services import projects
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -112,6 +119,8 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a draft project from a proposal file (TOML)."""
+    from article6.services import projects
+
     act(
         as_json,
         database_url,
@@ -136,6 +145,8 @@ def submit(
     as_json: bool = JsonOption,
 ) -> None:
     """Submit the project (again, with a revised proposal, after requested changes)."""
+    from article6.services import projects
+
     act(
         as_json,
         database_url,
@@ -158,6 +169,8 @@ def start_review(
     as_json: bool = JsonOption,
 ) -> None:
     """Open the working group's review."""
+    from article6.services import projects
+
     act(
         as_json,
         database_url,
@@ -179,6 +192,8 @@ def review(
     as_json: bool = JsonOption,
 ) -> None:
     """A working-group member approves or requests changes on the three questions."""
+    from article6.services import projects
+
     verdicts = dict(
         zip(REVIEW_QUESTIONS, (methodology, total_reductions, allocation_ratios), strict=True)
     )
@@ -206,6 +221,8 @@ def reject(
     as_json: bool = JsonOption,
 ) -> None:
     """Reject the project, with the reason."""
+    from article6.services import projects
+
     act(
         as_json,
         database_url,
@@ -229,6 +246,8 @@ def withdraw(
     as_json: bool = JsonOption,
 ) -> None:
     """The developer withdraws the project."""
+    from article6.services import projects
+
     act(
         as_json,
         database_url,
@@ -258,6 +277,8 @@ def issue_loa(
     as_json: bool = JsonOption,
 ) -> None:
     """The host's chair issues the Letter of Authorization (authorization version 1)."""
+    from article6.services import projects
+
     entity = Entity(entity_id, entity_name, entity_country, entity_number)
     act(
         as_json,
@@ -288,6 +309,8 @@ def amend_loa(
     as_json: bool = JsonOption,
 ) -> None:
     """A new version of the LoA (not retroactive), or its revocation."""
+    from article6.services import projects
+
     changes: dict[str, Any] = {}
     if cap is not None:
         changes = {"quantity_cap_t": cap, "purpose_caps_t": {Purpose.NDC: cap}}
@@ -317,6 +340,8 @@ def register(
     as_json: bool = JsonOption,
 ) -> None:
     """Register the authorized project; opens the developer's account."""
+    from article6.services import projects
+
     act(
         as_json,
         database_url,
@@ -345,6 +370,8 @@ def submit_period(
     as_json: bool = JsonOption,
 ) -> None:
     """Submit a monitoring report: reductions per vintage."""
+    from article6.services import monitoring
+
     act(
         as_json,
         database_url,
@@ -374,6 +401,8 @@ def assign_verifier(
     as_json: bool = JsonOption,
 ) -> None:
     """Assign an independent verifier to a monitoring period."""
+    from article6.services import monitoring
+
     act(
         as_json,
         database_url,
@@ -400,6 +429,8 @@ def verify_period(
     as_json: bool = JsonOption,
 ) -> None:
     """The assigned verifier's statement."""
+    from article6.services import monitoring
+
     act(
         as_json,
         database_url,
@@ -425,6 +456,8 @@ def request_issuance(
     as_json: bool = JsonOption,
 ) -> None:
     """The developer requests issuance of a verified period."""
+    from article6.services import monitoring
+
     act(
         as_json,
         database_url,
@@ -451,6 +484,8 @@ def perform_issuance(
     as_json: bool = JsonOption,
 ) -> None:
     """The host registry issues the period's units and allocates them."""
+    from article6.services import monitoring
+
     act(
         as_json,
         database_url,
@@ -477,6 +512,8 @@ def loa_pdf(
     as_json: bool = JsonOption,
 ) -> None:
     """Render the Letter of Authorization (or an amendment) as PDF, with its hash."""
+    from article6.services import documents
+
     run(
         as_json,
         lambda: {
@@ -497,6 +534,8 @@ def certificate(
     as_json: bool = JsonOption,
 ) -> None:
     """Render the issuance certificate of a monitoring period as PDF."""
+    from article6.services import documents
+
     run(
         as_json,
         lambda: {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -21,9 +22,13 @@ from article6.cli.common import (
     settings_for,
 )
 from article6.domain.model import Purpose
-from article6.services import actions, queries
-from article6.services.commands import Receipt
-from article6.services.verify import BrokenJournal, VerifyReport, make_checkpoint, verify
+
+if TYPE_CHECKING:
+    from article6.services.commands import Receipt
+    from article6.services.verify import VerifyReport
+
+# The registry services are imported inside each command: the command line starts
+# without loading the database libraries.
 
 app = typer.Typer(help="The ITMO registry: holdings, actions, verification.", no_args_is_help=True)
 
@@ -40,6 +45,8 @@ def holdings(
     as_json: bool = JsonOption,
 ) -> None:
     """List blocks with their first and last ITMO identifiers."""
+    from article6.services import queries
+
     rows = queries.holdings(engine_for(database_url), registry)
     if as_json:
         print_json([r.to_dict() for r in rows])
@@ -69,6 +76,8 @@ def verify_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Replay the journal, check the chain, every invariant and the projections."""
+    from article6.services.verify import verify
+
     data = json.loads(checkpoint.read_text()) if checkpoint else None
     report = verify(engine_for(database_url), data)
     if as_json:
@@ -96,6 +105,8 @@ def checkpoint_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Write a checkpoint (journal length, head hash, holdings digest) signed by each registry."""
+    from article6.services.verify import BrokenJournal, make_checkpoint
+
     settings = settings_for(database_url)
     try:
         data = make_checkpoint(engine_for(database_url), settings.key_dir)
@@ -135,6 +146,8 @@ def issue(
     as_json: bool = JsonOption,
 ) -> None:
     """Issue mitigation outcomes of a vintage into the host registry's pending account."""
+    from article6.services import actions
+
     act(
         as_json,
         database_url,
@@ -169,6 +182,8 @@ def first_transfer(
     as_json: bool = JsonOption,
 ) -> None:
     """First transfer authorized units to another Party's registry (they become ITMOs)."""
+    from article6.services import actions
+
     act(
         as_json,
         database_url,
@@ -201,6 +216,8 @@ def transfer(
     as_json: bool = JsonOption,
 ) -> None:
     """Transfer units between accounts or registries."""
+    from article6.services import actions
+
     act(
         as_json,
         database_url,
@@ -233,6 +250,8 @@ def use(
     as_json: bool = JsonOption,
 ) -> None:
     """Use ITMOs towards the NDC or for OIMP."""
+    from article6.services import actions
+
     act(
         as_json,
         database_url,
@@ -265,6 +284,8 @@ def cancel(
     as_json: bool = JsonOption,
 ) -> None:
     """Cancel units (voluntary, OMGE or other)."""
+    from article6.services import actions
+
     act(
         as_json,
         database_url,

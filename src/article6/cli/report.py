@@ -24,13 +24,9 @@ from article6.cli.common import (
     print_json,
     refusals_as_exit,
 )
-from article6.services import regular_information, reporting
-from article6.services.report_files import (
-    FORMATS,
-    write_aef,
-    write_balance_chart,
-    write_regular_information,
-)
+
+# The reporting services are imported inside each command: the command line starts
+# without loading the database, spreadsheet and charting libraries.
 
 app = typer.Typer(help="Annual information (AEF) and its consistency checks.", no_args_is_help=True)
 
@@ -55,6 +51,8 @@ def freeze_holdings(
     as_json: bool = JsonOption,
 ) -> None:
     """Freeze the Party's holdings as of 31 December of the year (once, after the year)."""
+    from article6.services import reporting
+
     actor = acting(database_url, user)
     with refusals_as_exit(as_json):
         receipt = reporting.freeze_holdings(
@@ -82,6 +80,9 @@ def aef(
     as_json: bool = JsonOption,
 ) -> None:
     """Generate the AEF Tables 1-5 of a Party for a year and record its version."""
+    from article6.services import reporting
+    from article6.services.report_files import FORMATS, write_aef
+
     if file_format not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     actor = acting(database_url, user)
@@ -129,6 +130,8 @@ def check(
     as_json: bool = JsonOption,
 ) -> None:
     """Run the pre-submission consistency checks; exit 1 if any fails."""
+    from article6.services import reporting
+
     with refusals_as_exit(as_json):
         failures = reporting.check_report(engine_for(database_url), party, year, _day(submitted))
     if as_json:
@@ -162,6 +165,9 @@ def regular(
     as_json: bool = JsonOption,
 ) -> None:
     """Regular information: balance per year, cumulative flows and holdings, and a chart."""
+    from article6.services import regular_information
+    from article6.services.report_files import write_balance_chart, write_regular_information
+
     with refusals_as_exit(as_json):
         info = regular_information.regular_information(engine_for(database_url), party, year)
     paths = write_regular_information(

@@ -7,17 +7,11 @@ from functools import partial
 from pathlib import Path
 
 import typer
-import uvicorn
 
-from article6.api.workers import (
-    WorkerStartError,
-    reuse_port_supported,
-    run_pool,
-    serve_factory,
-)
 from article6.cli.common import DatabaseOption, console, settings_for
-from article6.store.database import make_engine
-from article6.store.migrate import upgrade
+
+# uvicorn, the application and the database modules are imported inside the functions
+# that use them: the command line starts without loading them.
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -41,6 +35,17 @@ def serve_app(
     (``article6.api.workers``). Each builds the application from the
     environment, which is set here for them.
     """
+    import uvicorn
+
+    from article6.api.workers import (
+        WorkerStartError,
+        reuse_port_supported,
+        run_pool,
+        serve_factory,
+    )
+    from article6.store.database import make_engine
+    from article6.store.migrate import upgrade
+
     settings = settings_for(database_url)
     keys = key_dir if key_dir is not None else settings.key_dir
     engine = make_engine(settings.database_url)
@@ -78,6 +83,8 @@ def serve(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Serve the REST API (and the web application) on the configured database."""
+    from article6.api.workers import WorkerStartError
+
     try:
         serve_app(database_url, host, port, workers=workers)
     except WorkerStartError as error:

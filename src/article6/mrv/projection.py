@@ -28,15 +28,13 @@ from article6.mrv.methodology import (
     vintage_baseline_ef_g_per_km,
 )
 from article6.mrv.params import ParameterSet
-from article6.mrv.rollout_plan import DRIVERS, RolloutPlan
+from article6.mrv.rollout_plan import DEFAULT_KOREA_T, DEFAULT_TARGET_T, DRIVERS, RolloutPlan
 
 QUANTILE_LEVELS = (0.1, 0.5, 0.9)
 YEARLY_MILEAGE_SD = 0.05
 MAX_TDL = 0.95
 MAX_RUNS = 1_000_000
 RUN_BATCH = 2_000
-DEFAULT_TARGET_T = 680_000.0
-DEFAULT_KOREA_T = 400_000.0
 
 ProgressCallback = Callable[[int, int], None]
 

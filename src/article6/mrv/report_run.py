@@ -23,7 +23,8 @@ from article6.mrv.ingest import find_sources, input_hash
 from article6.mrv.params import CategoryParams, ParameterSet, load_parameter_set
 from article6.mrv.report import MonthLine, QualityLine, ReportData, VintageTotal
 from article6.mrv.report_data import allocate_emissions, monthly_distance_km, parameter_lines
-from article6.mrv.runs import DEFAULT_RUNS_DIR, RunError, load_run
+from article6.mrv.runs import RunError, load_run
+from article6.settings import DEFAULT_RUNS_DIR
 
 DEFAULT_PROJECT = "Korea-Cambodia e-motorcycles (VeryWords), Phnom Penh and Siem Reap"
 

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# What the programme promised: its total over the crediting period, and the
+# part of it for Korea's NDC (the defaults of a projection's probabilities).
+DEFAULT_TARGET_T = 680_000.0
+DEFAULT_KOREA_T = 400_000.0
 DRIVERS: tuple[str, ...] = ("grid_factor", "mileage", "baseline_fuel", "consumption", "losses")
 OPTIONAL_DRIVERS: tuple[str, ...] = ("rollout",)
 SEGMENT_KEYS: tuple[str, ...] = (

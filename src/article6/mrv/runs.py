@@ -34,8 +34,8 @@ from article6.mrv.ingest import IngestReport, ingest_dataset, input_hash
 from article6.mrv.params import ParameterSet, load_parameter_set
 from article6.mrv.pipeline import PipelineResult, run_pipeline
 from article6.mrv.reasons import ReasonCode
+from article6.settings import DEFAULT_RUNS_DIR
 
-DEFAULT_RUNS_DIR = Path(".article6") / "runs"
 TOLERANCE = 1e-9
 CALCULATION_MODULES = (
     "distance.py",
