@@ -184,11 +184,11 @@ def station_energy(
     checked = cache(_calibrated(days, tables, params), "meter_checked")
     metered = checked.group_by("station_id").aggregate(
         metered_raw_kwh=checked.register_kwh.sum(),
-        interval_mismatch_days=checked.interval_mismatch.cast("int64").sum(),
+        interval_mismatch_days=checked.count(where=checked.interval_mismatch),
         interval_excess_kwh=(checked.energy_kwh - checked.register_kwh).sum(),
         metered_kwh=(checked.energy_kwh * checked.factor).sum(),
         calibration_adjusted=(checked.factor > 1.0).any(),
-        uncalibrated_days=(~checked.calibrated).cast("int64").sum(),
+        uncalibrated_days=checked.count(where=~checked.calibrated),
     )
     inv = tables.invoices
     inv = inv.mutate(_end=inv.period_end.epoch_days().cast("int64"))

@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -66,7 +69,13 @@ def spark_session(
 
 
 class Engine:
-    """One Ibis connection plus the tables this pipeline run created on it."""
+    """One Ibis connection plus the tables this pipeline run created on it.
+
+    On DuckDB, tables are created by a thread of their own, in the order they
+    were asked for, while the caller builds and compiles the next steps (the
+    compilation of a step needs the schema of the tables it reads, not their
+    rows); anything that reads rows waits for them first (``_settle``).
+    """
 
     def __init__(
         self, name: EngineName, session: Any | None = None, spill_dir: Path | None = None
@@ -76,6 +85,7 @@ class Engine:
         self.name: EngineName = name
         self._prefix = f"mrv_{uuid.uuid4().hex[:12]}_"
         self._created: list[str] = []
+        self._pending: deque[Future[Any]] = deque()
         self._session: Any = None
         if name == "duckdb":
             # Intermediate tables live in memory up to the limit and spill to
@@ -87,12 +97,17 @@ class Engine:
             if spill_dir is not None:
                 target = str(spill_dir).replace("'", "''")
                 self.con.raw_sql(f"SET temp_directory = '{target}'")
+            self._builder: ThreadPoolExecutor | None = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="mrv-engine"
+            )
         else:
             self._session = session if session is not None else spark_session()
             self.con = ibis.pyspark.connect(self._session)
+            self._builder = None
 
     def read(self, path: Path) -> ir.Table:
         """A staged Parquet table."""
+        self._settle()
         return self.con.read_parquet(str(path))
 
     def read_arrow(self, path: Path) -> ir.Table:
@@ -104,11 +119,13 @@ class Engine:
         """
         if self.name != "duckdb":
             raise ValueError("Arrow result files are read by the duckdb engine only")
+        self._settle()
         view = f"{self._prefix}{path.stem}_file"
         self.con.con.register(view, pads.dataset(str(path), format="ipc"))
         try:
-            table = self.con.table(view)
-            return self.materialize(table, path.stem)
+            table = self.materialize(self.con.table(view), path.stem)
+            self._settle()
+            return table
         finally:
             self.con.con.unregister(view)
 
@@ -116,17 +133,29 @@ class Engine:
         """Compute an expression once and return it as a table of this engine."""
         table_name = self._prefix + name
         sql = self.con.compile(expr)
-        if self.name == "duckdb":
-            self.con.raw_sql(f'CREATE OR REPLACE TABLE "{table_name}" AS {sql}')
-        else:
-            # An eager local checkpoint cuts the lineage: later plans refer to
-            # the stored rows, not to the whole chain of earlier steps.
-            frame = self._session.sql(sql).localCheckpoint(eager=True)
-            frame.createOrReplaceTempView(table_name)
         self._created.append(table_name)
+        if self._builder is not None:
+            statement = f'CREATE OR REPLACE TABLE "{table_name}" AS {sql}'
+            self._pending.append(self._builder.submit(self.con.raw_sql, statement))
+            # The table as it will be: the expression's schema, which every
+            # aggregate states exactly (a sum of integers is cast back to int64).
+            declared = ops.DatabaseTable(
+                table_name, schema=expr.schema(), source=self.con, namespace=ops.Namespace()
+            )
+            return declared.to_expr()
+        # An eager local checkpoint cuts the lineage: later plans refer to
+        # the stored rows, not to the whole chain of earlier steps.
+        frame = self._session.sql(sql).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(table_name)
         return self.con.table(table_name)
 
+    def _settle(self) -> None:
+        """Wait until every table asked for exists (the first failure is raised)."""
+        while self._pending:
+            self._pending.popleft().result()
+
     def to_arrow(self, expr: ir.Table) -> pa.Table:
+        self._settle()
         result: pa.Table = self.con.to_pyarrow(expr)
         return result
 
@@ -136,6 +165,7 @@ class Engine:
         DuckDB writes one file; Spark writes a folder of part files (both are
         read back by ``pyarrow.parquet.read_table``).
         """
+        self._settle()
         sql = self.con.compile(expr)
         if self.name == "duckdb":
             target = str(path).replace("'", "''")
@@ -145,6 +175,11 @@ class Engine:
 
     def close(self) -> None:
         """Drop what this run created; the Spark session itself is left running."""
+        if self._builder is not None:
+            # A run that failed has reported its error; tables still being
+            # created are waited for only so they can be dropped.
+            self._builder.shutdown(wait=True)
+            self._pending.clear()
         for table_name in self._created:
             if self.name == "duckdb":
                 self.con.raw_sql(f'DROP TABLE IF EXISTS "{table_name}"')

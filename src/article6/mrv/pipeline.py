@@ -284,7 +284,7 @@ def _vehicle_year(
         distance_km=days.distance_km.sum(),
         imputed_km=days.distance_km.sum(where=days.imputed),
         distance_days=days.count(),
-        gps_mismatch_days=days.gps_mismatch.cast("int64").sum(),
+        gps_mismatch_days=days.count(where=days.gps_mismatch),
     )
     ev = dist.evidence.join(v.select("vehicle_id", "_er", "_start", "_stop"), "vehicle_id")
     ev = ev.filter(

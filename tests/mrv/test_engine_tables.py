@@ -1,0 +1,88 @@
+"""The DuckDB engine creates tables in a thread of its own while the pipeline goes on.
+
+A step is compiled against the schema a table will have, so every declared
+schema must be the one DuckDB gives the table; a table that fails to build
+must fail the run at the next read, and closing must still clean up.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from article6.mrv.engine import Engine
+from article6.mrv.ingest import ingest_dataset
+from article6.mrv.params import load_parameter_set
+from article6.mrv.pipeline import run_pipeline
+from article6.mrv.simulator import SimulationConfig, simulate_fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = load_parameter_set(ROOT / "plans" / "khm-emoto-exante-params.toml")
+
+
+def test_every_declared_schema_is_the_built_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulate_fleet(
+        SimulationConfig(
+            40, date(2025, 1, 1), 30, tmp_path / "data", seed=5, fault_rate=0.05, gps=True
+        )
+    )
+    ingest_dataset(tmp_path / "data", tmp_path / "staging")
+    declared: dict[str, Any] = {}
+    built: dict[str, Any] = {}
+    materialize, close = Engine.materialize, Engine.close
+
+    def recording_materialize(self: Engine, expr: ir.Table, name: str) -> ir.Table:
+        table = materialize(self, expr, name)
+        declared[table.get_name()] = table.schema()
+        return table
+
+    def checking_close(self: Engine) -> None:
+        self._settle()
+        for table_name in declared:
+            built[table_name] = self.con.get_schema(table_name)
+        close(self)
+
+    monkeypatch.setattr(Engine, "materialize", recording_materialize)
+    monkeypatch.setattr(Engine, "close", checking_close)
+    run_pipeline(tmp_path / "staging", PARAMS, 2025)
+    assert len(declared) > 20
+    mismatched = {
+        (table, column, str(dtype), str(built[table].get(column)))
+        for table, schema in declared.items()
+        for column, dtype in schema.items()
+        if built[table].get(column) != dtype
+    }
+    assert not mismatched
+    assert all(list(declared[table]) == list(built[table]) for table in declared)
+
+
+def test_a_table_that_fails_to_build_fails_the_next_read(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"text": ["not a number"]}), tmp_path / "text.parquet")
+    engine = Engine("duckdb")
+    try:
+        bad = engine.read(tmp_path / "text.parquet")
+        table = engine.materialize(bad.select(number=bad.text.cast("int64")), "broken")
+        with pytest.raises(Exception, match="not a number"):
+            engine.to_arrow(table)
+    finally:
+        engine.close()
+
+
+def test_tables_read_back_in_the_order_they_were_asked_for(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"n": list(range(1000))}), tmp_path / "n.parquet")
+    engine = Engine("duckdb")
+    try:
+        first = engine.materialize(engine.read(tmp_path / "n.parquet"), "first")
+        second = engine.materialize(first.mutate(m=first.n * 2), "second")
+        third = engine.materialize(second.aggregate(total=second.m.sum()), "third")
+        assert engine.to_arrow(third).to_pylist() == [{"total": 999_000}]
+    finally:
+        engine.close()
