@@ -137,8 +137,9 @@ class Engine:
         if self._builder is not None:
             statement = f'CREATE OR REPLACE TABLE "{table_name}" AS {sql}'
             self._pending.append(self._builder.submit(self.con.raw_sql, statement))
-            # The table as it will be: the expression's schema, which every
-            # aggregate states exactly (a sum of integers is cast back to int64).
+            # The table as it will be: the expression's schema (counts are
+            # counts, not sums, whose type DuckDB would widen; a test checks
+            # every declared schema against the built table's).
             declared = ops.DatabaseTable(
                 table_name, schema=expr.schema(), source=self.con, namespace=ops.Namespace()
             )
