@@ -157,6 +157,7 @@ def _identity(staging: Path, params: ParameterSet, scratch: Path) -> tuple[Engin
         name: engine.read(staging / f"{name}.parquet") for name in SCHEMAS if name != "gps_pings"
     }
     tables, _ = apply_identity_rules(raw, params, engine.materialize)
+    engine.settle()
     if warming is not None:
         warming.join()
     return engine, tables

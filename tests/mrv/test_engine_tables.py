@@ -45,7 +45,7 @@ def test_every_declared_schema_is_the_built_tables(
         return table
 
     def checking_close(self: Engine) -> None:
-        self._settle()
+        self.settle()
         for table_name in declared:
             built[table_name] = self.con.get_schema(table_name)
         close(self)

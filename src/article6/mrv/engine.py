@@ -74,7 +74,7 @@ class Engine:
     On DuckDB, tables are created by a thread of their own, in the order they
     were asked for, while the caller builds and compiles the next steps (the
     compilation of a step needs the schema of the tables it reads, not their
-    rows); anything that reads rows waits for them first (``_settle``).
+    rows); anything that reads rows waits for them first (``settle``).
     """
 
     def __init__(
@@ -107,7 +107,7 @@ class Engine:
 
     def read(self, path: Path) -> ir.Table:
         """A staged Parquet table."""
-        self._settle()
+        self.settle()
         return self.con.read_parquet(str(path))
 
     def read_arrow(self, path: Path) -> ir.Table:
@@ -119,12 +119,12 @@ class Engine:
         """
         if self.name != "duckdb":
             raise ValueError("Arrow result files are read by the duckdb engine only")
-        self._settle()
+        self.settle()
         view = f"{self._prefix}{path.stem}_file"
         self.con.con.register(view, pads.dataset(str(path), format="ipc"))
         try:
             table = self.materialize(self.con.table(view), path.stem)
-            self._settle()
+            self.settle()
             return table
         finally:
             self.con.con.unregister(view)
@@ -150,13 +150,13 @@ class Engine:
         frame.createOrReplaceTempView(table_name)
         return self.con.table(table_name)
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Wait until every table asked for exists (the first failure is raised)."""
         while self._pending:
             self._pending.popleft().result()
 
     def to_arrow(self, expr: ir.Table) -> pa.Table:
-        self._settle()
+        self.settle()
         result: pa.Table = self.con.to_pyarrow(expr)
         return result
 
@@ -166,7 +166,7 @@ class Engine:
         DuckDB writes one file; Spark writes a folder of part files (both are
         read back by ``pyarrow.parquet.read_table``).
         """
-        self._settle()
+        self.settle()
         sql = self.con.compile(expr)
         if self.name == "duckdb":
             target = str(path).replace("'", "''")
