@@ -1,5 +1,6 @@
 """`article6 mrv`: validate monitoring data, calculate and reproduce emission reductions.
 
+`schema` lists the record types a dataset may hold and their columns;
 `validate` reads a dataset and reports, per file, rows read, accepted and
 quarantined with the reasons; `calculate` runs one vintage on DuckDB or Spark
 and can freeze the run; `reproduce` reruns a frozen run and compares every
@@ -166,6 +167,55 @@ def validate(
     for reason, days in document.get("rejected_days", {}).items():
         console.print(f"  vehicle-days [yellow]{reason}[/yellow]: {days:,}")
     console.print(f"input hash {document['input_hash']}")
+
+
+@app.command("schema")
+def schema_command(
+    record: str | None = typer.Option(None, "--record", help="One record type only."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """The record types a dataset may hold: columns, kinds, unique key, allowed codes."""
+    from article6.mrv.schema import SCHEMAS
+
+    if record is not None and record not in SCHEMAS:
+        raise _fail(f"--record: {record!r} is not one of {', '.join(SCHEMAS)}")
+    chosen = [SCHEMAS[record]] if record is not None else list(SCHEMAS.values())
+    if as_json:
+        print_json(
+            [
+                {
+                    "record_type": schema.name,
+                    "required": schema.required,
+                    "key": list(schema.key),
+                    "columns": [
+                        {
+                            "name": column.name,
+                            "kind": column.kind,
+                            "nullable": column.nullable,
+                            "optional": column.optional,
+                            "allowed": list(column.allowed),
+                        }
+                        for column in schema.columns
+                    ],
+                }
+                for schema in chosen
+            ]
+        )
+        return
+    for schema in chosen:
+        need = "required" if schema.required else "optional"
+        table = Table(title=f"{schema.name} ({need}; unique key {', '.join(schema.key)})")
+        for heading in ("column", "kind", "may be empty", "may be absent", "allowed values"):
+            table.add_column(heading)
+        for column in schema.columns:
+            table.add_row(
+                column.name,
+                column.kind,
+                "yes" if column.nullable else "no",
+                "yes" if column.optional else "no",
+                ", ".join(column.allowed),
+            )
+        console.print(table)
 
 
 @app.command("calculate")
