@@ -25,7 +25,6 @@ from mrv_builder import DatasetBuilder, utc
 from article6.mrv.distance import gps_daily
 from article6.mrv.engine import Engine
 from article6.mrv.gps_duckdb import kernel_gps_daily
-from article6.mrv.gps_io import read_results
 from article6.mrv.gps_kernel import run_gps_kernel
 from article6.mrv.ingest import ingest_dataset
 from article6.mrv.params import load_parameter_set
@@ -233,8 +232,8 @@ def test_vehicle_rules_split_over_threads_give_the_same_rows(tmp_path: Path, thr
         files = run_gps_kernel(
             stage / "gps_pings.parquet", assignments, vehicles, PARAMS, work, 64, threads=count
         )
-        daily = read_results(files.daily).to_pylist()
-        rejected = read_results(files.rejected).to_pylist()
+        daily = pa.ipc.open_file(files.daily).read_all().to_pylist()
+        rejected = pa.ipc.open_file(files.rejected).read_all().to_pylist()
         return sorted(daily, key=_row_key), sorted(rejected, key=_row_key)
 
     single = rows(tmp_path / "one", 1)

@@ -10,12 +10,12 @@ from typing import Any
 
 import ibis.expr.types as ir
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from article6.mrv.distance import odometer_step
 from article6.mrv.engine import Engine
-from article6.mrv.gps_io import read_results
 from article6.mrv.ingest import ingest_dataset, staging_writer
 from article6.mrv.odometer_duckdb import kernel_odometer_step
 from article6.mrv.odometer_kernel import run_odometer_kernel
@@ -151,7 +151,7 @@ def test_without_any_accepted_assignment_every_reading_is_unassigned(
         staged / f"{READINGS}.parquet", assignments, vehicles, PARAMS, tmp_path / "none"
     )
     readings = pq.read_metadata(staged / f"{READINGS}.parquet").num_rows
-    reasons = read_results(files.rejected).column("reason").to_pylist()
+    reasons = pa.ipc.open_file(files.rejected).read_all().column("reason").to_pylist()
     assert len(reasons) == readings
     assert set(reasons) == {"unassigned_device", "duplicate_key"}
-    assert read_results(files.steps).num_rows == 0
+    assert pa.ipc.open_file(files.steps).read_all().num_rows == 0

@@ -117,12 +117,6 @@ def result_writer(path: Path, schema: pa.Schema) -> pa.ipc.RecordBatchFileWriter
     return pa.ipc.new_file(str(path), schema)
 
 
-def read_results(path: Path) -> pa.Table:
-    """A kernel's results file, whole (for checks on small runs)."""
-    with pa.OSFile(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
-
-
 class KernelFiles:
     """A kernel's output files, written through a ``WriteQueue``: its results
     (``<prefix>_<results>.arrow``) and rejected rows (``<prefix>_rejected.arrow``),
