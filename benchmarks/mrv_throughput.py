@@ -17,10 +17,14 @@
     own so its peak memory (RSS) is measured alone; the pipeline must stay well
     under 8 GB (DuckDB spills to disk beyond ``ARTICLE6_MRV_MEMORY_LIMIT``).
 
-Both data sets come from the fleet simulator. The last line printed is one
-JSON object holding every figure, baseline and ratio.
+Both data sets come from the fleet simulator. Every timed run, of the
+pipeline and of each baseline alike, happens in a fresh process (so no run
+inherits another's memory, caches or loaded code) and is repeated
+(``--repeats``, 3 by default); the median is reported, each run's time too.
+The last line printed is one JSON object holding every figure, baseline and
+ratio.
 
-    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick]
+    python benchmarks/mrv_throughput.py [--vehicles N] [--pings M] [--quick] [--repeats R]
                                         [--only daily|gps|scale] [--scale-vehicles N]
 """
 
@@ -31,6 +35,7 @@ import json
 import math
 import multiprocessing
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -46,8 +51,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from article6.mrv.engine import Engine
-from article6.mrv.gps_duckdb import kernel_gps_daily, warm_kernel_in_background
+from article6.mrv.gps_duckdb import kernel_gps_daily
 from article6.mrv.ingest import ingest_dataset
+from article6.mrv.kernel_warm_up import warm_kernels_in_background
 from article6.mrv.params import ParameterSet, load_parameter_set
 from article6.mrv.pipeline import run_pipeline
 from article6.mrv.quality import QualityTables, apply_identity_rules
@@ -76,9 +82,7 @@ def peak_rss_mib() -> float:
 # -- (a) daily path ---------------------------------------------------------------------
 
 
-def daily_path(
-    work: Path, vehicles: int, days: int, seed: int, params: ParameterSet
-) -> dict[str, Any]:
+def daily_path(work: Path, vehicles: int, days: int, seed: int, repeats: int) -> dict[str, Any]:
     data = work / "daily-data"
     simulate_seconds, _ = timed(
         lambda: simulate_fleet(
@@ -87,9 +91,12 @@ def daily_path(
     )
     staging = work / "daily-staging"
     ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
-    pipeline_seconds, result = timed(lambda: run_pipeline(staging, params, YEAR))
-    pandas_seconds, pandas = timed(lambda: pandas_vintage(staging, params, YEAR))
-    pipeline = asdict(summarise(result, params)[0])
+    pipeline_runs, pipeline = repeated(repeats, "daily_pipeline", staging)
+    pandas_runs, pandas = repeated(repeats, "daily_pandas", staging)
+    pipeline_seconds, pandas_seconds = (
+        statistics.median(pipeline_runs),
+        statistics.median(pandas_runs),
+    )
     readings = pq.read_metadata(staging / "odometer_readings.parquet").num_rows
     return {
         "vehicles": vehicles,
@@ -99,13 +106,28 @@ def daily_path(
         "ingest_s": ingest_seconds,
         "pipeline_s": pipeline_seconds,
         "pandas_s": pandas_seconds,
-        "pipeline_vehicles_out": result.vehicles.num_rows,
-        "pipeline_er_t": pipeline["er_raw_t"],
+        "pipeline_runs_s": pipeline_runs,
+        "pandas_runs_s": pandas_runs,
+        "pipeline_vehicles_out": pipeline["vehicles_out"],
+        "pipeline_er_t": pipeline["figures"]["er_raw_t"],
         "pandas_er_t": pandas["er_raw_t"],
-        "figures_agree": figures_agree(pipeline, pandas),
+        "figures_agree": figures_agree(pipeline["figures"], pandas),
         "speedup_vs_pandas": pandas_seconds / pipeline_seconds,
         "target_speedup_vs_pandas": 10.0,
     }
+
+
+def daily_pipeline(staging: Path) -> dict[str, Any]:
+    params = load_parameter_set(PARAMS)
+    result = run_pipeline(staging, params, YEAR)
+    return {
+        "figures": asdict(summarise(result, params)[0]),
+        "vehicles_out": result.vehicles.num_rows,
+    }
+
+
+def daily_pandas(staging: Path) -> dict[str, Any]:
+    return pandas_vintage(staging, load_parameter_set(PARAMS), YEAR)
 
 
 def figures_agree(pipeline: dict[str, Any], pandas: dict[str, Any]) -> bool:
@@ -126,17 +148,19 @@ HAVERSINE_SQL = """
 """
 
 
-def pipeline_gps(staging: Path, params: ParameterSet) -> tuple[float, float, int]:
-    """The pipeline's GPS step as a DuckDB run does it: (setup s, step s, daily rows).
+def pipeline_gps(staging: Path) -> float:
+    """The pipeline's GPS step as a DuckDB run does it; returns its seconds.
 
     Setup (outside the measure, as in the pipeline's earlier "identity" step):
     the engine and the identity rules, materialised, while a thread loads the
-    kernel's compiled code, as a pipeline run does during those rules. The step: fetching the
-    accepted assignments and vehicles, the streaming kernel over the staged
-    pings (every rule), registering its results and collecting the daily km.
+    kernels' compiled code, as a pipeline run does during those rules. The
+    step: fetching the accepted assignments and vehicles, the streaming
+    kernel over the staged pings (every rule), registering its results and
+    collecting the daily km.
     """
+    params = load_parameter_set(PARAMS)
     with tempfile.TemporaryDirectory(prefix="mrv-gps-") as scratch:
-        setup_s, (engine, tables) = timed(lambda: _identity(staging, params, Path(scratch)))
+        engine, tables = _identity(staging, params, Path(scratch))
         try:
             pings = staging / "gps_pings.parquet"
 
@@ -144,14 +168,14 @@ def pipeline_gps(staging: Path, params: ParameterSet) -> tuple[float, float, int
                 daily, _, _ = kernel_gps_daily(engine, pings, tables, params, Path(scratch) / "gps")
                 return int(engine.to_arrow(daily).num_rows)
 
-            step_s, rows = timed(step)
+            step_s, _ = timed(step)
         finally:
             engine.close()
-    return setup_s, step_s, rows
+    return step_s
 
 
 def _identity(staging: Path, params: ParameterSet, scratch: Path) -> tuple[Engine, QualityTables]:
-    warming = warm_kernel_in_background(staging / "gps_pings.parquet")
+    warming = warm_kernels_in_background(params, pings=staging / "gps_pings.parquet")
     engine = Engine("duckdb", spill_dir=scratch)
     raw = {
         name: engine.read(staging / f"{name}.parquet") for name in SCHEMAS if name != "gps_pings"
@@ -220,7 +244,7 @@ def pandas_gps(pings: Path) -> int:
     return int(frame.groupby(["device_id", "day"]).km.sum().shape[0])
 
 
-def gps_path(work: Path, pings: int, seed: int, params: ParameterSet) -> dict[str, Any]:
+def gps_path(work: Path, pings: int, seed: int, repeats: int) -> dict[str, Any]:
     days = 30
     vehicles = max(20, math.ceil(pings / (days * PINGS_PER_VEHICLE_DAY)))
     data = work / "gps-data"
@@ -232,10 +256,12 @@ def gps_path(work: Path, pings: int, seed: int, params: ParameterSet) -> dict[st
     staging = work / "gps-staging"
     ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
     staged_pings = staging / "gps_pings.parquet"
-    setup_seconds, pipeline_seconds, _ = pipeline_gps(staging, params)
-    sql_seconds, _ = timed(lambda: sql_gps(staged_pings))
-    scan_seconds, _ = timed(lambda: scan_gps(staged_pings))
-    pandas_seconds, _ = timed(lambda: pandas_gps(staged_pings))
+    runs = {
+        name: repeated(repeats, name, staging if name == "gps_pipeline" else staged_pings)[0]
+        for name in ("gps_pipeline", "gps_sql", "gps_scan", "gps_pandas")
+    }
+    median = {name: statistics.median(values) for name, values in runs.items()}
+    pipeline_seconds = median["gps_pipeline"]
     return {
         "vehicles": vehicles,
         "days": days,
@@ -243,17 +269,44 @@ def gps_path(work: Path, pings: int, seed: int, params: ParameterSet) -> dict[st
         "simulate_s": simulate_seconds,
         "ingest_s": ingest_seconds,
         "pipeline_s": pipeline_seconds,
-        "pipeline_setup_s": setup_seconds,
-        "pandas_s": pandas_seconds,
-        "duckdb_lag_sql_s": sql_seconds,
-        "duckdb_scan_s": scan_seconds,
-        "speedup_vs_pandas": pandas_seconds / pipeline_seconds,
-        "speedup_vs_duckdb_lag_sql": sql_seconds / pipeline_seconds,
-        "ratio_to_scan": pipeline_seconds / scan_seconds,
+        "pandas_s": median["gps_pandas"],
+        "duckdb_lag_sql_s": median["gps_sql"],
+        "duckdb_scan_s": median["gps_scan"],
+        "runs_s": runs,
+        "speedup_vs_pandas": median["gps_pandas"] / pipeline_seconds,
+        "speedup_vs_duckdb_lag_sql": median["gps_sql"] / pipeline_seconds,
+        "ratio_to_scan": pipeline_seconds / median["gps_scan"],
         "target_speedup_vs_pandas": 10.0,
         "target_speedup_vs_duckdb_lag_sql": 3.0,
         "target_max_ratio_to_scan": 4.0,
     }
+
+
+# -- runs in processes of their own ----------------------------------------------------------
+
+
+def timed_call(name: str, path: Path) -> tuple[float, Any]:
+    """One timed run of a measured step (the GPS pipeline times its step alone)."""
+    if name == "gps_pipeline":
+        return pipeline_gps(path), None
+    step: Callable[[Path], Any] = {
+        "daily_pipeline": daily_pipeline,
+        "daily_pandas": daily_pandas,
+        "gps_sql": sql_gps,
+        "gps_scan": scan_gps,
+        "gps_pandas": pandas_gps,
+    }[name]
+    return timed(lambda: step(path))
+
+
+def repeated(repeats: int, name: str, path: Path) -> tuple[list[float], Any]:
+    """`repeats` runs of a step, each in a fresh process: (their seconds, the last result)."""
+    seconds: list[float] = []
+    result: Any = None
+    for _ in range(repeats):
+        took, _, result = in_own_process("measure", name, path)
+        seconds.append(took)
+    return seconds, result
 
 
 # -- (c) scale ---------------------------------------------------------------------------
@@ -263,6 +316,11 @@ MEMORY_CEILING_MIB = 8 * 1024
 
 def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     started = time.perf_counter()
+    result: Any = None
+    if step == "measure":
+        seconds, result = timed_call(*args)
+        queue.put((seconds, peak_rss_mib(), result))
+        return
     if step == "simulate":
         vehicles, out, seed = args
         simulate_fleet(SimulationConfig(vehicles, date(YEAR, 1, 1), 365, out, seed=seed))
@@ -271,27 +329,27 @@ def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     else:
         staging, params_path = args
         run_pipeline(staging, load_parameter_set(params_path), YEAR)
-    queue.put((time.perf_counter() - started, peak_rss_mib()))
+    queue.put((time.perf_counter() - started, peak_rss_mib(), result))
 
 
-def in_own_process(step: str, *args: Any) -> tuple[float, float]:
-    """Run one step in a fresh process: (seconds, peak RSS in MiB of that process)."""
+def in_own_process(step: str, *args: Any) -> tuple[float, float, Any]:
+    """Run one step in a fresh process: (seconds, peak RSS in MiB of that process, result)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(step, args, queue))
     process.start()
-    seconds, peak = queue.get()
+    seconds, peak, result = queue.get()
     process.join()
     if process.exitcode != 0:
         raise RuntimeError(f"{step} failed with exit code {process.exitcode}")
-    return float(seconds), float(peak)
+    return float(seconds), float(peak), result
 
 
 def scale_path(work: Path, vehicles: int, seed: int) -> dict[str, Any]:
     data, staging = work / "scale-data", work / "scale-staging"
-    simulate_s, simulate_mib = in_own_process("simulate", vehicles, data, seed)
-    ingest_s, ingest_mib = in_own_process("ingest", data, staging)
-    pipeline_s, pipeline_mib = in_own_process("pipeline", staging, PARAMS)
+    simulate_s, simulate_mib, _ = in_own_process("simulate", vehicles, data, seed)
+    ingest_s, ingest_mib, _ = in_own_process("ingest", data, staging)
+    pipeline_s, pipeline_mib, _ = in_own_process("pipeline", staging, PARAMS)
     readings = int(pd.read_parquet(staging / "odometer_readings.parquet", columns=["ts"]).shape[0])
     return {
         "vehicles": vehicles,
@@ -315,6 +373,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pings", type=int, default=20_000_000, help="GPS pings, about")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="fresh-process runs of each timed step (median)"
+    )
     parser.add_argument("--work", type=Path, default=None, help="folder for the data sets")
     parser.add_argument(
         "--only", choices=("daily", "gps", "scale"), default=None, help="run one path only"
@@ -329,12 +390,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.vehicles, args.days, args.pings = 120, 40, 100_000
         args.scale_vehicles = args.scale_vehicles or 60
-    params = load_parameter_set(PARAMS)
+        args.repeats = 1
     with tempfile.TemporaryDirectory(prefix="mrv-bench-") as scratch:
         work = args.work or Path(scratch)
         figures: dict[str, Any] = {}
         if args.only in (None, "daily"):
-            daily = daily_path(work, args.vehicles, args.days, args.seed, params)
+            daily = daily_path(work, args.vehicles, args.days, args.seed, args.repeats)
             figures["daily"] = daily
             print(
                 f"daily path: {daily['vehicles']:,} vehicles x {daily['days']} days, "
@@ -345,7 +406,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"every figure agrees: {daily['figures_agree']}"
             )
         if args.only in (None, "gps"):
-            gps = gps_path(work, args.pings, args.seed, params)
+            gps = gps_path(work, args.pings, args.seed, args.repeats)
             figures["gps"] = gps
             print(
                 f"GPS path: {gps['pings']:,} pings: pipeline {gps['pipeline_s']:.2f} s; "

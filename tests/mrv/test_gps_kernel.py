@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from mrv_builder import DatasetBuilder, utc
 from article6.mrv.distance import gps_daily
 from article6.mrv.engine import Engine
 from article6.mrv.gps_duckdb import kernel_gps_daily
+from article6.mrv.gps_io import stored_batches
 from article6.mrv.gps_kernel import run_gps_kernel
 from article6.mrv.ingest import ingest_dataset
 from article6.mrv.params import load_parameter_set
@@ -239,3 +242,48 @@ def test_vehicle_rules_split_over_threads_give_the_same_rows(tmp_path: Path, thr
     single = rows(tmp_path / "one", 1)
     assert single[0] and single[1]
     assert rows(tmp_path / "many", threads) == single
+
+
+def test_stored_batches_give_the_file_as_written(tmp_path: Path) -> None:
+    """Row groups of one source file have that column made from their statistics, the
+    others decoded; either way the batches hold exactly the stored rows."""
+    files = ["a.csv"] * 6 + ["a.csv", "b.csv", "a.csv"] + ["c.csv"] * 3
+    table = pa.table(
+        {
+            "device_id": [f"D{i % 4}" for i in range(len(files))],
+            "ts": pa.array([datetime(2025, 1, 1) + timedelta(minutes=i) for i in range(12)]),
+            "lat": [11.0 + i / 100 for i in range(12)],
+            "lon": [105.0] * 12,
+            "_source_file": files,
+            "_source_row": list(range(12)),
+        }
+    )
+    path = tmp_path / "pings.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    batches = list(stored_batches(path, batch_rows=2))
+    assert sum(batch.num_rows for batch in batches) == 12
+    read = pa.Table.from_batches(batches).select(table.column_names)
+    assert read.column("_source_file").type == pa.dictionary(pa.int32(), pa.string())
+    for name in table.column_names:
+        assert read.column(name).cast(table.schema.field(name).type).equals(table.column(name))
+
+
+WARM_UP_CHECK = """
+from pathlib import Path
+from article6.mrv import gps_numba as k, odometer_numba as o
+from article6.mrv.kernel_warm_up import warm_up
+from article6.mrv.params import load_parameter_set
+passes = (k.device_rows, k.vehicle_rows, k.flush, o.vehicle_rows, o.flush)
+before = [len(f.signatures) for f in passes]
+warm_up(load_parameter_set(Path(r"{params}")))
+print(before, [len(f.signatures) for f in passes])
+"""
+
+
+def test_warm_up_loads_every_compiled_pass() -> None:
+    """In a fresh interpreter no pass is loaded; after the warm-up every one is."""
+    script = WARM_UP_CHECK.format(params=ROOT / "params" / "khm-emoto-v1.toml")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    before, after = out.stdout.strip().split("] [")
+    assert before == "[0, 0, 0, 0, 0"
+    assert "0" not in after.strip("]").split(", ")

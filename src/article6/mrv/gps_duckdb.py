@@ -9,14 +9,11 @@ so they read exactly as those of ``gps_daily``.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow.parquet as pq
 
-from article6.mrv import gps_numba
 from article6.mrv.engine import Engine
 from article6.mrv.gps_kernel import BATCH_ROWS, run_gps_kernel
 from article6.mrv.params import ParameterSet
@@ -25,19 +22,6 @@ from article6.mrv.reasons import ReasonCode
 
 GpsStep = tuple[ir.Table, ir.Table, list[ir.Table]]
 """daily (vehicle_id, day, gps_km), ping days (vehicle_id, day), quarantine tables."""
-
-
-def warm_kernel_in_background(*inputs: Path) -> threading.Thread | None:
-    """Start loading the kernels' compiled code if any of `inputs` has rows for them.
-
-    A run starts this before its identity rules, which keep DuckDB busy for
-    longer than the loading takes (``gps_numba.warm_up``).
-    """
-    if not any(path.exists() and pq.ParquetFile(path).metadata.num_rows for path in inputs):
-        return None
-    thread = threading.Thread(target=gps_numba.warm_up, name="gps-kernel-warm-up", daemon=True)
-    thread.start()
-    return thread
 
 
 def kernel_gps_daily(

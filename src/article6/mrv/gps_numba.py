@@ -137,46 +137,62 @@ def device_rows(
     (``dev``, ``file``) with their global codes and ranks (``dev_code``,
     ``file_rank``). Returns 0, or ``-1 - i`` if row ``i`` comes before the
     previous row of its device in (ts, source file, source row) order.
+
+    As in ``vehicle_rows``, a device's state is held in locals for a run of
+    its rows, and so is the assignment last found: the next row, a little
+    later, almost always falls in it too.
     """
+    lat_min, lat_max = params[P_LAT_MIN], params[P_LAT_MAX]
+    lon_min, lon_max = params[P_LON_MIN], params[P_LON_MAX]
+    d = -1
+    seen = False
+    last = last_rank = last_row = 0
+    j = -1
     for i in range(ts.shape[0]):
         t = ts[i]
-        d = dev_code[dev[i]]
+        c = dev_code[dev[i]]
         rank = file_rank[file[i]]
+        r = row[i]
+        if c != d:
+            if d >= 0:
+                d_seen[d], d_ts[d], d_rank[d], d_row[d] = seen, last, last_rank, last_row
+            d = c
+            seen, last, last_rank, last_row = d_seen[d], d_ts[d], d_rank[d], d_row[d]
+            j = -1
         duplicate = False
-        if d_seen[d]:
-            last = d_ts[d]
+        if seen:
             if t < last or (
-                t == last and (rank < d_rank[d] or (rank == d_rank[d] and row[i] < d_row[d]))
+                t == last and (rank < last_rank or (rank == last_rank and r < last_row))
             ):
+                d_seen[d], d_ts[d], d_rank[d], d_row[d] = seen, last, last_rank, last_row
                 return -1 - i
             duplicate = t == last
-        d_seen[d] = True
-        d_ts[d] = t
-        d_rank[d] = rank
-        d_row[d] = row[i]
+        seen, last, last_rank, last_row = True, t, rank, r
         veh[i] = -1
         assign[i] = -1
         if duplicate:
             status[i] = DUPLICATE
             continue
-        v = -1
-        for j in range(d_lo[d], d_hi[d]):
-            if a_from[j] <= t < a_to[j]:
-                v = a_veh[j]
-                assign[i] = j
-                break
-        veh[i] = v
-        if v < 0:
+        if not (j >= 0 and a_from[j] <= t < a_to[j]):
+            j = -1
+            for candidate in range(d_lo[d], d_hi[d]):
+                if a_from[candidate] <= t < a_to[candidate]:
+                    j = candidate
+                    break
+        if j < 0:
             status[i] = UNASSIGNED
-        elif not (
-            params[P_LAT_MIN] <= lat[i] <= params[P_LAT_MAX]
-            and params[P_LON_MIN] <= lon[i] <= params[P_LON_MAX]
-        ):
+            continue
+        v = a_veh[j]
+        veh[i] = v
+        assign[i] = j
+        if not (lat_min <= lat[i] <= lat_max and lon_min <= lon[i] <= lon_max):
             status[i] = OUTSIDE
         elif divert[v]:
             status[i] = DIVERTED
         else:
             status[i] = READY
+    if d >= 0:
+        d_seen[d], d_ts[d], d_rank[d], d_row[d] = seen, last, last_rank, last_row
     return 0
 
 
@@ -205,14 +221,40 @@ def vehicle_rows(
     ``BLOCK`` vehicle codes), so parts run in threads of their own without
     sharing state. Returns the number of closed (vehicle, day) rows written
     to ``out_*``.
+
+    A vehicle's pings mostly come in long runs (files are written per
+    device), so its state is held in local variables for the length of a run
+    and written back when another vehicle's row comes: the compiler keeps
+    locals in registers, while every store to the state arrays would be
+    loaded again at the next row.
     """
+    jump_km = params[P_JUMP_KM]
+    jump_s = params[P_JUMP_S]
     emitted = 0
+    v = -1
+    has_b = b_kept = has_k = False
+    b_ts = k_day = 0
+    b_lat = b_lon = b_cos = k_lat = k_lon = k_cos = km = top = 0.0
     for i in range(ts.shape[0]):
         if status[i] != READY:
             continue
-        v = veh[i]
-        if parts > 1 and (v // BLOCK) % parts != part:
+        w = veh[i]
+        if parts > 1 and (w // BLOCK) % parts != part:
             continue
+        if w != v:
+            if v >= 0:
+                flags[v, HAS_B], flags[v, B_KEPT], flags[v, HAS_K] = has_b, b_kept, has_k
+                ints[v, B_TS], ints[v, K_DAY] = b_ts, k_day
+                floats[v, B_LAT], floats[v, B_LON], floats[v, B_COS] = b_lat, b_lon, b_cos
+                floats[v, K_LAT], floats[v, K_LON], floats[v, K_COS] = k_lat, k_lon, k_cos
+                floats[v, KM] = km
+            v = w
+            has_b, b_kept, has_k = flags[v, HAS_B], flags[v, B_KEPT], flags[v, HAS_K]
+            b_ts, k_day = ints[v, B_TS], ints[v, K_DAY]
+            b_lat, b_lon, b_cos = floats[v, B_LAT], floats[v, B_LON], floats[v, B_COS]
+            k_lat, k_lon, k_cos = floats[v, K_LAT], floats[v, K_LON], floats[v, K_COS]
+            km = floats[v, KM]
+            top = limit[v]
         t = ts[i]
         y = lat[i]
         x = lon[i]
@@ -220,43 +262,45 @@ def vehicle_rows(
         code = KEPT
         cos = math.cos(y * DEG_TO_RAD)
         step = 0.0
-        if flags[v, HAS_B]:
-            step = haversine(floats[v, B_LAT], floats[v, B_LON], floats[v, B_COS], y, x, cos)
-            hours = (t / 1e6 - ints[v, B_TS] / 1e6) / 3600.0
-            if step > params[P_JUMP_KM] and hours * 3600.0 <= params[P_JUMP_S]:
+        if has_b:
+            step = haversine(b_lat, b_lon, b_cos, y, x, cos)
+            hours = (t / 1e6 - b_ts / 1e6) / 3600.0
+            if step > jump_km and hours * 3600.0 <= jump_s:
                 code = JUMP
-            elif step > 0 and (hours <= 0 or step > limit[v] * hours):
+            elif step > 0 and (hours <= 0 or step > top * hours):
                 code = SPEED
         # When the last ping inside the boundary was kept, it is also the last
         # kept ping, and the segment is the step just measured.
-        same = flags[v, B_KEPT]
-        flags[v, HAS_B] = True
-        flags[v, B_KEPT] = code == KEPT
-        ints[v, B_TS] = t
-        floats[v, B_LAT] = y
-        floats[v, B_LON] = x
-        floats[v, B_COS] = cos
+        same = b_kept
+        has_b = True
+        b_kept = code == KEPT
+        b_ts = t
+        b_lat, b_lon, b_cos = y, x, cos
         status[i] = code
         if code != KEPT:
             continue
         day = local_day(t)
-        if flags[v, HAS_K] and ints[v, K_DAY] == day:
+        if has_k and k_day == day:
             if not same:
-                step = haversine(floats[v, K_LAT], floats[v, K_LON], floats[v, K_COS], y, x, cos)
-            floats[v, KM] += step
+                step = haversine(k_lat, k_lon, k_cos, y, x, cos)
+            km += step
         else:
-            if flags[v, HAS_K]:
+            if has_k:
                 out_veh[emitted] = v
-                out_day[emitted] = ints[v, K_DAY]
-                out_km[emitted] = floats[v, KM]
+                out_day[emitted] = k_day
+                out_km[emitted] = km
                 emitted += 1
             # The day's first ping adds 0.0, as in the reference sum.
-            floats[v, KM] = 0.0
-        flags[v, HAS_K] = True
-        ints[v, K_DAY] = day
-        floats[v, K_LAT] = y
-        floats[v, K_LON] = x
-        floats[v, K_COS] = cos
+            km = 0.0
+        has_k = True
+        k_day = day
+        k_lat, k_lon, k_cos = y, x, cos
+    if v >= 0:
+        flags[v, HAS_B], flags[v, B_KEPT], flags[v, HAS_K] = has_b, b_kept, has_k
+        ints[v, B_TS], ints[v, K_DAY] = b_ts, k_day
+        floats[v, B_LAT], floats[v, B_LON], floats[v, B_COS] = b_lat, b_lon, b_cos
+        floats[v, K_LAT], floats[v, K_LON], floats[v, K_COS] = k_lat, k_lon, k_cos
+        floats[v, KM] = km
     return emitted
 
 
@@ -271,14 +315,3 @@ def flush(flags: B2, ints: I64_2, floats: F64_2, out_veh: I64, out_day: I64, out
             out_km[emitted] = floats[v, KM]
             emitted += 1
     return emitted
-
-
-def warm_up() -> None:
-    """Load the compiled code from the disk cache ahead of the first batch.
-
-    The first compiled function a process loads brings up numba's runtime and
-    LLVM, about half a second; the others then load in milliseconds. A run
-    does this in a thread of its own while the engine works on earlier steps.
-    """
-    flags, ints, floats = np.zeros((1, 3), np.bool_), np.zeros((1, 2), np.int64), np.zeros((1, 7))
-    flush(flags, ints, floats, np.empty(1, np.int64), np.empty(1, np.int64), np.empty(1))

@@ -38,7 +38,8 @@ from article6.mrv import methodology
 from article6.mrv.distance import DistanceTables, daily_distance, gps_daily, odometer_step
 from article6.mrv.energy import station_energy
 from article6.mrv.engine import Engine, EngineName
-from article6.mrv.gps_duckdb import kernel_gps_daily, warm_kernel_in_background
+from article6.mrv.gps_duckdb import kernel_gps_daily
+from article6.mrv.kernel_warm_up import warm_kernels_in_background
 from article6.mrv.odometer_duckdb import kernel_odometer_step
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
@@ -138,7 +139,7 @@ def _run(
     kernel = runner.name == "duckdb"
     pings = staging_dir / "gps_pings.parquet"
     readings = staging_dir / "odometer_readings.parquet"
-    warming = warm_kernel_in_background(pings, readings) if kernel else None
+    warming = warm_kernels_in_background(params, pings, readings) if kernel else None
     streamed = {"gps_pings", "odometer_readings"} if kernel else set()
     names = [name for name in SCHEMAS if name not in streamed]
     raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
