@@ -7,10 +7,12 @@ must fail the run at the next read, and closing must still clean up.
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -86,3 +88,25 @@ def test_tables_read_back_in_the_order_they_were_asked_for(tmp_path: Path) -> No
         assert engine.to_arrow(third).to_pylist() == [{"total": 999_000}]
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_cycle_collector_as_it_found_it(tmp_path: Path, enabled: bool) -> None:
+    """The collector is paused during a run (it walks every object of the process at
+    each full pass) and left as it was afterwards, on success or failure."""
+    simulate_fleet(SimulationConfig(5, date(2025, 1, 1), 10, tmp_path / "data", seed=2))
+    ingest_dataset(tmp_path / "data", tmp_path / "staging")
+    seen: list[bool] = []
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        run_pipeline(
+            tmp_path / "staging", PARAMS, 2025, on_step=lambda _: seen.append(gc.isenabled())
+        )
+        assert gc.isenabled() is enabled
+        with pytest.raises(duckdb.IOException):
+            run_pipeline(tmp_path / "missing", PARAMS, 2025)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen and not any(seen)

@@ -395,7 +395,7 @@ def daily_distance(
     )
     valid = combined.filter(combined.distance_km <= combined._max)
     evidence = cache(activity_evidence(tables), "evidence")
-    filled = cache(_evidence_fill(evidence, combined, valid, vehicle_cats, params), "filled")
+    filled = cache(_evidence_fill(evidence, combined, valid, vehicle_cats, params, cache), "filled")
     daily = union_all(
         [
             valid.select("vehicle_id", "day", "distance_km", "imputed", "source", "gps_mismatch"),
@@ -418,11 +418,17 @@ def _evidence_fill(
     valid: ir.Table,
     vehicle_cats: ir.Table,
     params: ParameterSet,
+    cache: Cache = no_cache,
 ) -> ir.Table:
-    """Evidence days without distance: min(p10 of prior observed days, energy / SEC_max)."""
+    """Evidence days without distance: min(p10 of prior observed days, energy / SEC_max).
+
+    The days to fill are few (stored, so the engine knows how few): the join
+    with the vehicle's observed days is then built on them, not on every
+    observed day of the fleet.
+    """
     cover = covered.select(_cv=covered.vehicle_id, _cd=covered.day)
     gaps = evidence.left_join(cover, [evidence.vehicle_id == cover._cv, evidence.day == cover._cd])
-    gaps = gaps.filter(gaps._cv.isnull()).select("vehicle_id", "day", "energy_kwh")
+    gaps = cache(gaps.filter(gaps._cv.isnull()).select("vehicle_id", "day", "energy_kwh"), "gaps")
     observed = valid.filter(~valid.imputed)
     observed = observed.select(_ov=observed.vehicle_id, _od=observed.day, _okm=observed.distance_km)
     prior = gaps.join(
