@@ -13,8 +13,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Bytecode is compiled at install time (the project's own modules too), so no
+# run pays for compiling sources, even where writing .pyc files is turned off.
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON)
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 env: $(VENV)/.synced

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,32 +57,25 @@ def index_assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) 
     """
     order = pc.sort_indices(assignments, [("device_id", "ascending"), ("valid_from", "ascending")])
     table = assignments.take(order)
-    device_ids = table.column("device_id").to_pylist()
-    vehicle_ids = table.column("vehicle_id").to_pylist()
-    devices: dict[str, int] = {}
-    names: dict[str, int] = {}
-    for device in device_ids:
-        devices.setdefault(device, len(devices))
-    for vehicle in vehicle_ids:
-        names.setdefault(vehicle, len(names))
-    codes = np.array([devices[d] for d in device_ids], dtype=np.int64)
-    vehicle = np.array([names[v] for v in vehicle_ids], dtype=np.int64)
+    # Codes in order of first appearance: devices ascending, vehicles as met.
+    device = pc.dictionary_encode(table.column("device_id")).combine_chunks()
+    vehicle_ids = pc.dictionary_encode(table.column("vehicle_id")).combine_chunks()
+    device_names = device.dictionary.to_pylist()
+    devices = dict(zip(device_names, range(len(device_names)), strict=True))
+    names = vehicle_ids.dictionary
+    codes = np.asarray(device.indices.to_numpy(zero_copy_only=False), np.int64)
+    vehicle = np.asarray(vehicle_ids.indices.to_numpy(zero_copy_only=False), np.int64)
     lo = np.searchsorted(codes, np.arange(len(devices)), side="left").astype(np.int64)
     hi = np.searchsorted(codes, np.arange(len(devices)), side="right").astype(np.int64)
-    per_vehicle: dict[int, set[int]] = {}
-    for device_code, vehicle_code in zip(codes.tolist(), vehicle.tolist(), strict=True):
-        per_vehicle.setdefault(vehicle_code, set()).add(device_code)
-    divert = np.array([len(per_vehicle[v]) > 1 for v in range(len(names))], dtype=np.bool_)
-    tops = dict(
-        zip(
-            vehicles.column("vehicle_id").to_pylist(),
-            vehicles.column("top_speed_kmh").to_pylist(),
-            strict=True,
-        )
-    )
+    # A vehicle is fed by several devices if it has more than one distinct pair.
+    pairs = np.unique(vehicle * max(len(devices), 1) + codes)
+    per_vehicle = np.bincount(pairs // max(len(devices), 1), minlength=len(names))
+    divert = per_vehicle > 1
     # A vehicle of no accepted record has no top speed: NaN makes the speed
     # limit unknown, so only a step in no time is too fast (as a SQL null).
-    top = np.array([tops.get(v) for v in names], dtype=np.float64)
+    where = pc.index_in(names, vehicles.column("vehicle_id"))
+    tops = pc.take(vehicles.column("top_speed_kmh").combine_chunks(), where)
+    top = np.asarray(tops.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
     offset = (
         floats(table.column(OFFSET).combine_chunks())
         if OFFSET in table.column_names
@@ -89,7 +83,7 @@ def index_assignments(assignments: pa.Table, vehicles: pa.Table, factor: float) 
     )
     return Assignments(
         devices=devices,
-        vehicles=list(names),
+        vehicles=names.to_pylist(),
         lo=lo,
         hi=hi,
         start=io.micros(table.column("valid_from")),
@@ -242,6 +236,7 @@ def run_streaming(
     spill_columns: list[str],
     batch_rows: int,
     work_dir: Path,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[KernelT, bool, int]:
     """Stream a staged file through a kernel: (the kernel, whether the file had to be
     read sorted by device, how many rows were set aside for the vehicle-order pass).
@@ -249,8 +244,11 @@ def run_streaming(
     The file is read in stored order; if a device's rows turn out to be out of
     time order, a new kernel starts over on the file sorted by DuckDB. Rows set
     aside (vehicles fed by several devices) are sorted by vehicle and run last.
+    The sorts run on `con` (a run's own DuckDB database: starting another
+    costs a tenth of a second) or, without one, on a database of their own.
     """
-    con = io.connect(work_dir)
+    own = con is None
+    con = io.connect(work_dir) if con is None else con
     try:
         for resorted in (False, True):
             kernel = make_kernel()
@@ -282,5 +280,6 @@ def run_streaming(
                 kernel.close()
             return kernel, resorted, spilled
     finally:
-        con.close()
+        if own:
+            con.close()
     raise RuntimeError(f"{path.name}: rows sorted by device and time are still out of order")

@@ -169,6 +169,13 @@ class Engine:
         frame.createOrReplaceTempView(table_name)
         return self.con.table(table_name)
 
+    def cursor(self) -> Any:
+        """A connection of its own to this run's DuckDB database (its settings, its
+        tables), for work beside the engine's, such as the kernels' sorts."""
+        if self.name != "duckdb":
+            raise ValueError("cursors are for the duckdb engine only")
+        return self.con.con.cursor()
+
     def settle(self) -> None:
         """Wait until every table asked for exists (the first failure is raised)."""
         while self._pending:

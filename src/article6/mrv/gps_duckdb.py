@@ -42,7 +42,8 @@ def kernel_gps_daily(
         tables.assignments.select("device_id", "vehicle_id", "valid_from", "valid_to")
     )
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
-    files = run_gps_kernel(pings, assignments, vehicles, params, work_dir, batch_rows)
+    with runner.cursor() as con:
+        files = run_gps_kernel(pings, assignments, vehicles, params, work_dir, batch_rows, con=con)
     daily = runner.read_arrow(files.daily)
     rejected = kernel_rejections(runner.read_arrow(files.rejected), "gps_pings", "lat")
     return daily, daily.select("vehicle_id", "day"), [rejected]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
@@ -220,6 +221,7 @@ def run_gps_kernel(
     out_dir: Path,
     batch_rows: int = BATCH_ROWS,
     threads: int = THREADS,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> GpsKernelFiles:
     """The rules and daily distance of ``distance.gps_daily`` over a staged ping file.
 
@@ -227,6 +229,7 @@ def run_gps_kernel(
     overlaps); `vehicles`: vehicle_id, top_speed_kmh (accepted). Unlike
     ``gps_daily`` this starts from the staged pings before duplicate keys are
     dropped, so the duplicate-key rejections of pings are among its results.
+    Sorts, where needed, run on `con` (``device_pass.run_streaming``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
@@ -240,6 +243,7 @@ def run_gps_kernel(
             io.SPILL_SCHEMA.names,
             batch_rows,
             out_dir,
+            con,
         )
     finally:
         pool.shutdown()

@@ -40,7 +40,10 @@ def kernel_odometer_step(
         )
     )
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
-    files = run_odometer_kernel(readings, assignments, vehicles, params, work_dir, batch_rows)
+    with runner.cursor() as con:
+        files = run_odometer_kernel(
+            readings, assignments, vehicles, params, work_dir, batch_rows, con
+        )
     steps = runner.read_arrow(files.steps)
     rejected = runner.read_arrow(files.rejected)
     rejected = kernel_rejections(rejected, "odometer_readings", "odometer_km")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
@@ -231,6 +232,7 @@ def run_odometer_kernel(
     params: ParameterSet,
     out_dir: Path,
     batch_rows: int = BATCH_ROWS,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> OdometerKernelFiles:
     """The odometer rules and day steps over a staged readings file.
 
@@ -238,7 +240,7 @@ def run_odometer_kernel(
     odometer_offset_km (accepted, no overlaps); `vehicles`: vehicle_id,
     top_speed_kmh (accepted). It starts from the staged readings before
     duplicate keys are dropped, so their duplicate-key rejections are among
-    its results.
+    its results. Sorts, where needed, run on `con` (``device_pass.run_streaming``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
@@ -249,5 +251,6 @@ def run_odometer_kernel(
         SPILL_SCHEMA.names,
         batch_rows,
         out_dir,
+        con,
     )
     return OdometerKernelFiles(kernel.files.paths[0], kernel.files.paths[1], resorted, spilled)
