@@ -324,6 +324,7 @@ def activity_evidence(tables: QualityTables) -> ir.Table:
 def daily_distance(
     odometer: OdometerStep,
     gps_step: tuple[ir.Table, ir.Table, list[ir.Table]],
+    evidence: ir.Table,
     tables: QualityTables,
     categories: ir.Table,
     params: ParameterSet,
@@ -333,7 +334,8 @@ def daily_distance(
 
     `odometer` and `gps_step` are the results of the odometer and GPS rules:
     ``odometer_step`` and ``gps_daily`` or, on DuckDB, the streaming kernels
-    giving the same rows (``odometer_duckdb``, ``gps_duckdb``).
+    giving the same rows (``odometer_duckdb``, ``gps_duckdb``); `evidence`
+    is ``activity_evidence``.
     """
     odo, reading_days, odometer_out = odometer
     out = list(odometer_out)
@@ -394,7 +396,6 @@ def daily_distance(
         reason=ibis.literal(ReasonCode.DAILY_KM_EXCEEDED.value),
     )
     valid = combined.filter(combined.distance_km <= combined._max)
-    evidence = cache(activity_evidence(tables), "evidence")
     filled = cache(_evidence_fill(evidence, combined, valid, vehicle_cats, params, cache), "filled")
     daily = union_all(
         [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import uuid
 from collections import deque
 from collections.abc import Mapping
@@ -86,13 +87,20 @@ def use_retaining_memory_pool() -> None:
     pa.set_memory_pool(pool)
 
 
+BUILDERS = 2
+"""Tables a DuckDB run builds at once: one query seldom keeps every core busy
+(its inserts and small steps run on one), two independent ones mostly do."""
+
+
 class Engine:
     """One Ibis connection plus the tables this pipeline run created on it.
 
-    On DuckDB, tables are created by a thread of their own, in the order they
-    were asked for, while the caller builds and compiles the next steps (the
+    On DuckDB, tables are created in the background (``BUILDERS`` threads,
+    each on a connection of its own; a table starts once the tables it reads
+    exist) while the caller builds and compiles the next steps (the
     compilation of a step needs the schema of the tables it reads, not their
-    rows); anything that reads rows waits for them first (``settle``).
+    rows) or runs a streaming kernel beside them. Reading rows waits only for
+    the tables they come from.
     """
 
     def __init__(
@@ -103,7 +111,11 @@ class Engine:
         self.name: EngineName = name
         self._prefix = f"mrv_{uuid.uuid4().hex[:12]}_"
         self._created: list[str] = []
+        self._views: list[str] = []
         self._pending: deque[Future[Any]] = deque()
+        self._building: dict[str, Future[Any]] = {}
+        self._local = threading.local()
+        self._cursors: list[Any] = []
         self._session: Any = None
         use_retaining_memory_pool()
         if name == "duckdb":
@@ -117,7 +129,7 @@ class Engine:
                 target = str(spill_dir).replace("'", "''")
                 self.con.raw_sql(f"SET temp_directory = '{target}'")
             self._builder: ThreadPoolExecutor | None = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="mrv-engine"
+                max_workers=BUILDERS, thread_name_prefix="mrv-engine"
             )
         else:
             self._session = session if session is not None else spark_session()
@@ -125,28 +137,39 @@ class Engine:
             self._builder = None
 
     def read(self, path: Path) -> ir.Table:
-        """A staged Parquet table."""
-        self.settle()
-        return self.con.read_parquet(str(path))
+        """A staged Parquet table.
+
+        On DuckDB a view of the database (not a temporary view, which only
+        the connection that made it could see), so the builder's connection
+        reads it too.
+        """
+        if self.name != "duckdb":
+            return self.con.read_parquet(str(path))
+        view = f"{self._prefix}file_{len(self._views)}"
+        source = str(path).replace("'", "''")
+        self.con.raw_sql(f"CREATE VIEW \"{view}\" AS SELECT * FROM read_parquet('{source}')")
+        self._views.append(view)
+        return self.con.table(view)
 
     def read_arrow(self, path: Path) -> ir.Table:
         """An Arrow IPC file a streaming kernel wrote, loaded as a table (DuckDB only).
 
         Loaded rather than scanned in place: DuckDB knows a table's size when
         it orders joins (of a scanned file it would not), and a table spills
-        to disk beyond the memory limit.
+        to disk beyond the memory limit. Loaded on the caller's connection,
+        which alone sees the registered file, while the builder goes on.
         """
         if self.name != "duckdb":
             raise ValueError("Arrow result files are read by the duckdb engine only")
-        self.settle()
         view = f"{self._prefix}{path.stem}_file"
+        table_name = self._prefix + path.stem
         self.con.con.register(view, pads.dataset(str(path), format="ipc"))
         try:
-            table = self.materialize(self.con.table(view), path.stem)
-            self.settle()
-            return table
+            self._created.append(table_name)
+            self.con.con.execute(f'CREATE OR REPLACE TABLE "{table_name}" AS FROM "{view}"')
         finally:
             self.con.con.unregister(view)
+        return self.con.table(table_name)
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
         """Compute an expression once and return it as a table of this engine."""
@@ -155,7 +178,12 @@ class Engine:
         self._created.append(table_name)
         if self._builder is not None:
             statement = f'CREATE OR REPLACE TABLE "{table_name}" AS {sql}'
-            self._pending.append(self._builder.submit(self.con.raw_sql, statement))
+            # Every table it reads was asked for earlier, so it is running or
+            # done: waiting for them cannot hold up the builders for good.
+            inputs = [self._building[n] for n in _tables_read(expr) if n in self._building]
+            future = self._builder.submit(self._build, statement, inputs)
+            self._pending.append(future)
+            self._building[table_name] = future
             # The table as it will be: the expression's schema (counts are
             # counts, not sums, whose type DuckDB would widen; a test checks
             # every declared schema against the built table's).
@@ -169,12 +197,29 @@ class Engine:
         frame.createOrReplaceTempView(table_name)
         return self.con.table(table_name)
 
+    def _build(self, statement: str, inputs: list[Future[Any]]) -> None:
+        for table in inputs:
+            table.result()
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = self.cursor()
+            self._cursors.append(con)
+        con.execute(statement)
+
+    def wait_for(self, expr: ir.Table) -> None:
+        """Wait until every table `expr` reads exists (a failure to build one is raised)."""
+        for name in _tables_read(expr):
+            if name in self._building:
+                self._building[name].result()
+
     def cursor(self) -> Any:
         """A connection of its own to this run's DuckDB database (its settings, its
         tables), for work beside the engine's, such as the kernels' sorts."""
         if self.name != "duckdb":
             raise ValueError("cursors are for the duckdb engine only")
-        return self.con.con.cursor()
+        con = self.con.con.cursor()
+        con.execute("SET enable_progress_bar = false")  # a setting of each connection
+        return con
 
     def settle(self) -> None:
         """Wait until every table asked for exists (the first failure is raised)."""
@@ -182,7 +227,7 @@ class Engine:
             self._pending.popleft().result()
 
     def to_arrow(self, expr: ir.Table) -> pa.Table:
-        self.settle()
+        self.wait_for(expr)
         result: pa.Table = self.con.to_pyarrow(expr)
         return result
 
@@ -207,6 +252,7 @@ class Engine:
             # created are waited for only so they can be dropped.
             self._builder.shutdown(wait=True)
             self._pending.clear()
+            self._building.clear()
         for table_name in self._created:
             if self.name == "duckdb":
                 self.con.raw_sql(f'DROP TABLE IF EXISTS "{table_name}"')
@@ -214,4 +260,14 @@ class Engine:
                 self._session.catalog.dropTempView(table_name)
         self._created.clear()
         if self.name == "duckdb":
+            for view in self._views:
+                self.con.raw_sql(f'DROP VIEW IF EXISTS "{view}"')
+            self._views.clear()
+            for con in self._cursors:
+                con.close()
+            self._cursors.clear()
             self.con.disconnect()
+
+
+def _tables_read(expr: ir.Table) -> set[str]:
+    return {table.name for table in expr.op().find(ops.DatabaseTable)}

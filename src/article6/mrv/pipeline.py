@@ -4,10 +4,12 @@ Written once as Ibis expressions over the staged tables and run on DuckDB or
 Spark (``engine``). The steps, in order:
 
 1. identity rules and duplicate keys (``quality``);
-2. daily distance per vehicle with its quality rules (``distance``); on
+2. station energy with meter, calibration and invoice rules (``energy``),
+   and the activity evidence (swaps and charges) of each vehicle-day;
+3. daily distance per vehicle with its quality rules (``distance``); on
    DuckDB the odometer readings and GPS pings stream through compiled
-   kernels that give the same rows (``odometer_duckdb``, ``gps_duckdb``);
-3. station energy with meter, calibration and invoice rules (``energy``);
+   kernels that give the same rows (``odometer_duckdb``, ``gps_duckdb``),
+   while the engine builds the tables of step 2;
 4. per vehicle-year: days inside the service window and after the ER-rights
    date only (E1), activity evidence, imputed share limits; vehicles without
    telematics credited from odometer survey samples (E9, ``sampling``);
@@ -37,7 +39,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from article6.mrv import methodology
-from article6.mrv.distance import DistanceTables, daily_distance, gps_daily, odometer_step
+from article6.mrv.distance import (
+    DistanceTables,
+    activity_evidence,
+    daily_distance,
+    gps_daily,
+    odometer_step,
+)
 from article6.mrv.energy import station_energy
 from article6.mrv.engine import Engine, EngineName
 from article6.mrv.gps_duckdb import kernel_gps_daily
@@ -50,7 +58,7 @@ from article6.mrv.sampling import apply_sampling
 from article6.mrv.schema import SCHEMAS
 
 EPOCH = date(1970, 1, 1)
-STEPS = ("load", "identity", "distance", "energy", "vehicles", "segments", "collect")
+STEPS = ("load", "identity", "energy", "distance", "vehicles", "segments", "collect")
 
 StepCallback = Callable[[str], None]
 
@@ -168,18 +176,9 @@ def _run(
     _step(on_step, "identity")
     cache = runner.materialize
     tables, dedup = apply_identity_rules(raw, params, cache)
-    _step(on_step, "distance")
-    if kernel:
-        if warming is not None:
-            warming.join()
-        gps = kernel_gps_daily(runner, pings, tables, params, scratch / "gps")
-        odometer = kernel_odometer_step(
-            runner, readings, tables, offsets, params, scratch / "odometer"
-        )
-    else:
-        gps = gps_daily(dedup["gps_pings"], tables, params, cache)
-        odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
-    dist = daily_distance(odometer, gps, tables, categories, params, cache)
+    # Energy and activity evidence need only the identity tables: asked for
+    # first, an engine that builds tables in the background makes them while
+    # the streaming kernels run.
     _step(on_step, "energy")
     energy = station_energy(
         dedup["meter_readings"],
@@ -191,6 +190,19 @@ def _run(
         params,
         cache,
     )
+    evidence = cache(activity_evidence(tables), "evidence")
+    _step(on_step, "distance")
+    if kernel:
+        if warming is not None:
+            warming.join()
+        gps = kernel_gps_daily(runner, pings, tables, params, scratch / "gps")
+        odometer = kernel_odometer_step(
+            runner, readings, tables, offsets, params, scratch / "odometer"
+        )
+    else:
+        gps = gps_daily(dedup["gps_pings"], tables, params, cache)
+        odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
+    dist = daily_distance(odometer, gps, evidence, tables, categories, params, cache)
     _step(on_step, "vehicles")
     days, window_rejects = _vintage_days(dist, tables.vehicles, first_day, end_day)
     days = runner.materialize(days, "days")

@@ -299,9 +299,10 @@ def apply_identity_rules(
     out: list[ir.Table] = []
     dedup: dict[str, ir.Table] = {}
     for name, table in raw.items():
-        kept, bad = drop_duplicate_keys(table, name, cache if name in HIGH_VOLUME else no_cache)
-        dedup[name] = kept
-        out.append(bad)
+        if name not in HIGH_VOLUME:
+            kept, bad = drop_duplicate_keys(table, name)
+            dedup[name] = kept
+            out.append(bad)
     for name in ("vehicles", "stations", "meters", "other_programme_vehicles"):
         dedup[name] = cache(dedup[name], f"{name}_unique")
 
@@ -364,6 +365,14 @@ def apply_identity_rules(
     )
     assignments = cache(assignments.drop("_overlap"), "assignments_accepted")
     out.append(bad)
+    # The duplicates of events and readings only now: an engine that builds
+    # tables in the background then has the vehicles and assignments, which
+    # the streaming kernels wait for, before these larger tables.
+    for name, table in raw.items():
+        if name in HIGH_VOLUME:
+            kept, bad = drop_duplicate_keys(table, name, cache)
+            dedup[name] = kept
+            out.append(bad)
 
     stations = dedup["stations"]
     stations, bad = split(
