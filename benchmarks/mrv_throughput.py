@@ -108,6 +108,8 @@ def daily_path(work: Path, vehicles: int, days: int, seed: int, repeats: int) ->
         "pandas_s": pandas_seconds,
         "pipeline_runs_s": pipeline_runs,
         "pandas_runs_s": pandas_runs,
+        "pipeline_peak_rss_mib": PEAKS_MIB["daily_pipeline"],
+        "pandas_peak_rss_mib": PEAKS_MIB["daily_pandas"],
         "pipeline_vehicles_out": pipeline["vehicles_out"],
         "pipeline_er_t": pipeline["figures"]["er_raw_t"],
         "pandas_er_t": pandas["er_raw_t"],
@@ -190,6 +192,7 @@ def _identity(staging: Path, params: ParameterSet, scratch: Path) -> tuple[Engin
 def sql_gps(pings: Path) -> int:
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")
         con.execute("SET TimeZone = 'UTC'")
         rows = con.sql(
             f"""
@@ -273,6 +276,8 @@ def gps_path(work: Path, pings: int, seed: int, repeats: int) -> dict[str, Any]:
         "duckdb_lag_sql_s": median["gps_sql"],
         "duckdb_scan_s": median["gps_scan"],
         "runs_s": runs,
+        "pipeline_peak_rss_mib": PEAKS_MIB["gps_pipeline"],
+        "pandas_peak_rss_mib": PEAKS_MIB["gps_pandas"],
         "speedup_vs_pandas": median["gps_pandas"] / pipeline_seconds,
         "speedup_vs_duckdb_lag_sql": median["gps_sql"] / pipeline_seconds,
         "ratio_to_scan": pipeline_seconds / median["gps_scan"],
@@ -299,13 +304,18 @@ def timed_call(name: str, path: Path) -> tuple[float, Any]:
     return timed(lambda: step(path))
 
 
+PEAKS_MIB: dict[str, float] = {}
+"""The highest peak RSS of each measured step's processes."""
+
+
 def repeated(repeats: int, name: str, path: Path) -> tuple[list[float], Any]:
     """`repeats` runs of a step, each in a fresh process: (their seconds, the last result)."""
     seconds: list[float] = []
     result: Any = None
     for _ in range(repeats):
-        took, _, result = in_own_process("measure", name, path)
+        took, peak, result = in_own_process("measure", name, path)
         seconds.append(took)
+        PEAKS_MIB[name] = max(PEAKS_MIB.get(name, 0.0), peak)
     return seconds, result
 
 
@@ -427,8 +437,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{big['ceiling_rss_mib']:,} MiB); ingest {big['ingest_s']:.0f} s, "
                 f"peak {big['ingest_peak_rss_mib']:,.0f} MiB"
             )
-    peak = peak_rss_mib()
-    print(f"peak memory (RSS): {peak:,.0f} MiB")
+    peak = max([peak_rss_mib(), *PEAKS_MIB.values()])
+    print(
+        f"peak memory (RSS, any one process): {peak:,.0f} MiB; per measured step: "
+        + ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in PEAKS_MIB.items())
+    )
     figures["peak_rss_mib"] = peak
     sys.stdout.write(json.dumps(figures) + "\n")
     return figures
