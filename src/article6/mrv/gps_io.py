@@ -324,7 +324,11 @@ def stored_batches(
 
 def _whole_group(reader: pq.ParquetFile, group: int, columns: list[str]) -> pa.Table:
     """One row group; a source-file column holding one name throughout (its statistics
-    say so, as in any group staged from a single file) is made, not decoded."""
+    say so, as in any group staged from a single file) is made, not decoded.
+
+    Staged files are written by pyarrow, whose statistics hold whole values
+    (a value too long for them leaves none, and the column is decoded).
+    """
     name = _only_value(reader, group, SOURCE_FILE) if SOURCE_FILE in columns else None
     read = [c for c in columns if name is None or c != SOURCE_FILE]
     table = reader.read_row_group(group, columns=read, use_threads=False).combine_chunks()

@@ -24,10 +24,8 @@ per-segment results, and counts of rejections, come back as Arrow tables.
 
 from __future__ import annotations
 
-import gc
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -38,6 +36,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from article6.collector import cycle_collection_paused
 from article6.mrv import methodology
 from article6.mrv.distance import (
     DistanceTables,
@@ -118,30 +117,14 @@ def run_pipeline(
     With `detail_dir`, the daily distances and the quarantine are also written
     there as Parquet (streamed by the engine, never collected in memory).
     """
-    with _collector_paused(), tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch:
+    # Building and compiling the expressions creates objects by the hundred
+    # thousand: with the cycle collector on, about a tenth of a run's Python time.
+    with cycle_collection_paused(), tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch:
         runner = Engine(engine, spark_session, Path(scratch))
         try:
             return _run(runner, Path(staging_dir), params, year, Path(scratch), detail_dir, on_step)
         finally:
             runner.close()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for the run, back as it was after.
-
-    Building and compiling the expressions creates objects by the hundred
-    thousand, and each full collection walks every object of the process
-    (Ibis, sqlglot, pandas): about a tenth of the run's Python time. The few
-    cycles a run leaves are collected once it is back on.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _step(on_step: StepCallback | None, name: str) -> None:
@@ -245,7 +228,7 @@ def _run(
     day_counts = rejected_days.group_by("reason").aggregate(
         days=rejected_days.count(), distance_km=rejected_days.distance_km.sum()
     )
-    return PipelineResult(
+    result = PipelineResult(
         year=year,
         engine=runner.name,
         vehicles=runner.to_arrow(vehicles_final.order_by("vehicle_id")),
@@ -255,6 +238,8 @@ def _run(
         rejected_days=runner.to_arrow(day_counts.order_by("reason")),
         sampling=sampled.categories,
     )
+    runner.settle()  # a table that failed to build fails the run, read or not
+    return result
 
 
 def _vintage_days(

@@ -10,11 +10,9 @@ journal still extends what they saw.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Connection, Engine, select
 
+from article6.collector import cycle_collection_paused
 from article6.domain.blocks import (
     ACCOUNT_ID,
     BLOCK_FIELDS,
@@ -97,7 +96,9 @@ def verify(engine: Engine, checkpoint: dict[str, Any] | None = None) -> VerifyRe
     seq, head_hash = 0, GENESIS_HASH
     checks: list[str] = []
     try:
-        with read_connection(engine) as connection, _without_cycle_collection():
+        # Replay allocates millions of small lists and dicts that never form
+        # cycles; each collection would rescan the whole growing state.
+        with read_connection(engine) as connection, cycle_collection_paused():
             checkpoint_digest: str | None = None
             for event, body in _events(connection):
                 if event.seq != seq + 1:
@@ -140,24 +141,6 @@ _JOURNAL_ROWS = select(
 ).order_by(t.journal.c.seq)
 
 _BLOCK_ROWS = select(*BLOCK_COLUMNS)
-
-
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while the journal is replayed.
-
-    Replay allocates millions of small lists and dicts that never form cycles,
-    and each collection would rescan the whole growing state: on a long journal
-    that costs more than the replay itself. Memory is still freed by reference
-    counting; the collector runs again as it did before, whatever happens.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _events(connection: Connection) -> Iterator[tuple[Event, bytes]]:
