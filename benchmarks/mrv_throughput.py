@@ -360,6 +360,9 @@ def scale_path(work: Path, vehicles: int, seed: int) -> dict[str, Any]:
     simulate_s, simulate_mib, _ = in_own_process("simulate", vehicles, data, seed)
     ingest_s, ingest_mib, _ = in_own_process("ingest", data, staging)
     pipeline_s, pipeline_mib, _ = in_own_process("pipeline", staging, PARAMS)
+    PEAKS_MIB.update(
+        scale_simulate=simulate_mib, scale_ingest=ingest_mib, scale_pipeline=pipeline_mib
+    )
     readings = int(pd.read_parquet(staging / "odometer_readings.parquet", columns=["ts"]).shape[0])
     return {
         "vehicles": vehicles,
