@@ -159,9 +159,11 @@ def _run(
     _step(on_step, "identity")
     cache = runner.materialize
     tables, dedup = apply_identity_rules(raw, params, cache)
-    # Energy and activity evidence need only the identity tables: asked for
+    # Activity evidence and energy need only the identity tables: asked for
     # first, an engine that builds tables in the background makes them while
-    # the streaming kernels run.
+    # the streaming kernels run (the evidence first: the distance steps after
+    # the kernels need it, the energy only the segments at the end).
+    evidence = cache(activity_evidence(tables), "evidence")
     _step(on_step, "energy")
     energy = station_energy(
         dedup["meter_readings"],
@@ -173,7 +175,6 @@ def _run(
         params,
         cache,
     )
-    evidence = cache(activity_evidence(tables), "evidence")
     _step(on_step, "distance")
     if kernel:
         if warming is not None:
