@@ -188,8 +188,9 @@ def _run(
         odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
     dist = daily_distance(odometer, gps, evidence, tables, categories, params, cache)
     _step(on_step, "vehicles")
+    # The credited days are read once (by the vehicle-year totals; a detail
+    # folder reads them again): stored, they would cost more than they save.
     days, window_rejects = _vintage_days(dist, tables.vehicles, first_day, end_day)
-    days = runner.materialize(days, "days")
     vehicle_year = runner.materialize(
         _vehicle_year(days, dist, tables.vehicles, categories, first_day, end_day, params),
         "vehicle_year",
