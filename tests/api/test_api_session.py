@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_support import (
@@ -131,3 +133,29 @@ def test_session_secret_is_generated_once_or_taken_from_the_environment(
     monkeypatch.setenv("ARTICLE6_SECRET_KEY", "short")
     with pytest.raises(ValueError, match="at least 32"):
         session_secret(tmp_path / "keys")
+
+
+def _secret_after_barrier(key_dir: Path, barrier: Any, out: Any) -> None:
+    barrier.wait()
+    out.put(session_secret(key_dir))
+
+
+def test_workers_starting_together_all_read_one_whole_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Server workers start at the same moment: each reads the one secret, whole."""
+    monkeypatch.delenv("ARTICLE6_SECRET_KEY", raising=False)
+    context = multiprocessing.get_context("fork")
+    barrier, out = context.Barrier(8), context.Queue()
+    workers = [
+        context.Process(target=_secret_after_barrier, args=(tmp_path / "keys", barrier, out))
+        for _ in range(8)
+    ]
+    for worker in workers:
+        worker.start()
+    read = [out.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    assert len(set(read)) == 1 and len(read[0]) >= 32
+    assert [p.name for p in (tmp_path / "keys").iterdir()] == ["session-secret"]

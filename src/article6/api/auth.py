@@ -10,8 +10,10 @@ and per user name in a sliding window kept in the database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,18 +47,26 @@ def session_secret(key_dir: Path) -> str:
         return configured
     path = key_dir / SECRET_FILE
     if not path.exists():
-        key_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first: read theirs
-        else:
-            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(48))
+        _create_secret(path)
     secret = path.read_text(encoding="ascii").strip()
     if len(secret) < 32:
         raise ValueError(f"{path} holds a session secret shorter than 32 characters")
     return secret
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new secret to `path` unless another process has: the secret is
+    written to a file of its own first and then linked into place, so a worker
+    starting at the same moment reads a whole secret or none, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # another process was first: read theirs
+            os.link(draft, path)
+    finally:
+        os.unlink(draft)
 
 
 class LoginThrottled(Exception):
