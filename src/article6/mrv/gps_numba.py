@@ -235,19 +235,26 @@ def vehicle_rows(
     has_b = b_kept = has_k = False
     b_ts = k_day = 0
     b_lat = b_lon = b_cos = k_lat = k_lon = k_cos = km = top = 0.0
-    for i in range(ts.shape[0]):
-        if status[i] != READY:
-            continue
-        w = veh[i]
-        if parts > 1 and (w // BLOCK) % parts != part:
-            continue
-        if w != v:
+    n = ts.shape[0]
+    w = -1
+    # One step past the last row writes the last vehicle's state back.
+    for i in range(n + 1):
+        end = i == n
+        if not end:
+            if status[i] != READY:
+                continue
+            w = veh[i]
+            if parts > 1 and (w // BLOCK) % parts != part:
+                continue
+        if end or w != v:
             if v >= 0:
                 flags[v, HAS_B], flags[v, B_KEPT], flags[v, HAS_K] = has_b, b_kept, has_k
                 ints[v, B_TS], ints[v, K_DAY] = b_ts, k_day
                 floats[v, B_LAT], floats[v, B_LON], floats[v, B_COS] = b_lat, b_lon, b_cos
                 floats[v, K_LAT], floats[v, K_LON], floats[v, K_COS] = k_lat, k_lon, k_cos
                 floats[v, KM] = km
+            if end:
+                break
             v = w
             has_b, b_kept, has_k = flags[v, HAS_B], flags[v, B_KEPT], flags[v, HAS_K]
             b_ts, k_day = ints[v, B_TS], ints[v, K_DAY]
@@ -295,12 +302,6 @@ def vehicle_rows(
         has_k = True
         k_day = day
         k_lat, k_lon, k_cos = y, x, cos
-    if v >= 0:
-        flags[v, HAS_B], flags[v, B_KEPT], flags[v, HAS_K] = has_b, b_kept, has_k
-        ints[v, B_TS], ints[v, K_DAY] = b_ts, k_day
-        floats[v, B_LAT], floats[v, B_LON], floats[v, B_COS] = b_lat, b_lon, b_cos
-        floats[v, K_LAT], floats[v, K_LON], floats[v, K_COS] = k_lat, k_lon, k_cos
-        floats[v, KM] = km
     return emitted
 
 
