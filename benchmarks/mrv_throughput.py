@@ -325,12 +325,11 @@ MEMORY_CEILING_MIB = 8 * 1024
 
 
 def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
-    started = time.perf_counter()
-    result: Any = None
     if step == "measure":
         seconds, result = timed_call(*args)
         queue.put((seconds, peak_rss_mib(), result))
         return
+    started = time.perf_counter()
     if step == "simulate":
         vehicles, out, seed = args
         simulate_fleet(SimulationConfig(vehicles, date(YEAR, 1, 1), 365, out, seed=seed))
@@ -339,7 +338,7 @@ def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     else:
         staging, params_path = args
         run_pipeline(staging, load_parameter_set(params_path), YEAR)
-    queue.put((time.perf_counter() - started, peak_rss_mib(), result))
+    queue.put((time.perf_counter() - started, peak_rss_mib(), None))
 
 
 def in_own_process(step: str, *args: Any) -> tuple[float, float, Any]:

@@ -1,4 +1,4 @@
-"""The DuckDB engine creates tables in a thread of its own while the pipeline goes on.
+"""The DuckDB engine creates tables in background threads while the pipeline goes on.
 
 A step is compiled against the schema a table will have, so every declared
 schema must be the one DuckDB gives the table; a table that fails to build
@@ -78,7 +78,7 @@ def test_a_table_that_fails_to_build_fails_the_next_read(tmp_path: Path) -> None
         engine.close()
 
 
-def test_tables_read_back_in_the_order_they_were_asked_for(tmp_path: Path) -> None:
+def test_each_table_is_built_after_the_tables_it_reads(tmp_path: Path) -> None:
     pq.write_table(pa.table({"n": list(range(1000))}), tmp_path / "n.parquet")
     engine = Engine("duckdb")
     try:

@@ -80,11 +80,10 @@ def use_retaining_memory_pool() -> None:
     """
     if pa.default_memory_pool().backend_name != "mimalloc":
         return
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:  # a pyarrow built without jemalloc
-        pool = pa.system_memory_pool()
-    pa.set_memory_pool(pool)
+    if "jemalloc" in pa.supported_memory_backends():
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    else:  # a pyarrow built without jemalloc
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 BUILDERS = 2
