@@ -20,7 +20,9 @@
 Both data sets come from the fleet simulator. Every timed run, of the
 pipeline and of each baseline alike, happens in a fresh process (so no run
 inherits another's memory, caches or loaded code) and is repeated
-(``--repeats``, 3 by default); the median is reported, each run's time too.
+(``--repeats``, 3 by default); the median is reported, each run's time too,
+and the CPU seconds of every thread of the run's process beside it (a wall
+time near CPU / cores shows a step that keeps every core busy).
 The last line printed is one JSON object holding every figure, baseline and
 ratio.
 
@@ -75,6 +77,13 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def timed_with_cpu(action: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of the whole process (every thread), result."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = action()
+    return time.perf_counter() - started, time.process_time() - cpu, result
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -108,6 +117,8 @@ def daily_path(work: Path, vehicles: int, days: int, seed: int, repeats: int) ->
         "pandas_s": pandas_seconds,
         "pipeline_runs_s": pipeline_runs,
         "pandas_runs_s": pandas_runs,
+        "pipeline_cpu_s": statistics.median(CPU_S["daily_pipeline"]),
+        "pandas_cpu_s": statistics.median(CPU_S["daily_pandas"]),
         "pipeline_peak_rss_mib": PEAKS_MIB["daily_pipeline"],
         "pandas_peak_rss_mib": PEAKS_MIB["daily_pandas"],
         "pipeline_vehicles_out": pipeline["vehicles_out"],
@@ -150,8 +161,8 @@ HAVERSINE_SQL = """
 """
 
 
-def pipeline_gps(staging: Path) -> float:
-    """The pipeline's GPS step as a DuckDB run does it; returns its seconds.
+def pipeline_gps(staging: Path) -> tuple[float, float]:
+    """The pipeline's GPS step as a DuckDB run does it; returns its wall and CPU seconds.
 
     Setup (outside the measure, as in the pipeline's earlier "identity" step):
     the engine and the identity rules, materialised, while a thread loads the
@@ -170,10 +181,10 @@ def pipeline_gps(staging: Path) -> float:
                 daily, _, _ = kernel_gps_daily(engine, pings, tables, params, Path(scratch) / "gps")
                 return int(engine.to_arrow(daily).num_rows)
 
-            step_s, _ = timed(step)
+            step_s, cpu_s, _ = timed_with_cpu(step)
         finally:
             engine.close()
-    return step_s
+    return step_s, cpu_s
 
 
 def _identity(staging: Path, params: ParameterSet, scratch: Path) -> tuple[Engine, QualityTables]:
@@ -276,6 +287,7 @@ def gps_path(work: Path, pings: int, seed: int, repeats: int) -> dict[str, Any]:
         "duckdb_lag_sql_s": median["gps_sql"],
         "duckdb_scan_s": median["gps_scan"],
         "runs_s": runs,
+        "cpu_s": {name: statistics.median(CPU_S[name]) for name in runs},
         "pipeline_peak_rss_mib": PEAKS_MIB["gps_pipeline"],
         "pandas_peak_rss_mib": PEAKS_MIB["gps_pandas"],
         "speedup_vs_pandas": median["gps_pandas"] / pipeline_seconds,
@@ -290,10 +302,11 @@ def gps_path(work: Path, pings: int, seed: int, repeats: int) -> dict[str, Any]:
 # -- runs in processes of their own ----------------------------------------------------------
 
 
-def timed_call(name: str, path: Path) -> tuple[float, Any]:
-    """One timed run of a measured step (the GPS pipeline times its step alone)."""
+def timed_call(name: str, path: Path) -> tuple[float, float, Any]:
+    """One timed run of a measured step: wall and CPU seconds, result (the GPS
+    pipeline times its step alone)."""
     if name == "gps_pipeline":
-        return pipeline_gps(path), None
+        return (*pipeline_gps(path), None)
     step: Callable[[Path], Any] = {
         "daily_pipeline": daily_pipeline,
         "daily_pandas": daily_pandas,
@@ -301,11 +314,14 @@ def timed_call(name: str, path: Path) -> tuple[float, Any]:
         "gps_scan": scan_gps,
         "gps_pandas": pandas_gps,
     }[name]
-    return timed(lambda: step(path))
+    return timed_with_cpu(lambda: step(path))
 
 
 PEAKS_MIB: dict[str, float] = {}
 """The highest peak RSS of each measured step's processes."""
+CPU_S: dict[str, list[float]] = {}
+"""The CPU seconds (all threads) of each run of each measured step: beside the
+wall time, they show how much work a step does and how many cores it keeps busy."""
 
 
 def repeated(repeats: int, name: str, path: Path) -> tuple[list[float], Any]:
@@ -313,8 +329,9 @@ def repeated(repeats: int, name: str, path: Path) -> tuple[list[float], Any]:
     seconds: list[float] = []
     result: Any = None
     for _ in range(repeats):
-        took, peak, result = in_own_process("measure", name, path)
+        took, cpu, peak, result = in_own_process("measure", name, path)
         seconds.append(took)
+        CPU_S.setdefault(name, []).append(cpu)
         PEAKS_MIB[name] = max(PEAKS_MIB.get(name, 0.0), peak)
     return seconds, result
 
@@ -326,10 +343,10 @@ MEMORY_CEILING_MIB = 8 * 1024
 
 def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     if step == "measure":
-        seconds, result = timed_call(*args)
-        queue.put((seconds, peak_rss_mib(), result))
+        seconds, cpu, result = timed_call(*args)
+        queue.put((seconds, cpu, peak_rss_mib(), result))
         return
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if step == "simulate":
         vehicles, out, seed = args
         simulate_fleet(SimulationConfig(vehicles, date(YEAR, 1, 1), 365, out, seed=seed))
@@ -338,27 +355,28 @@ def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     else:
         staging, params_path = args
         run_pipeline(staging, load_parameter_set(params_path), YEAR)
-    queue.put((time.perf_counter() - started, peak_rss_mib(), None))
+    queue.put((time.perf_counter() - started, time.process_time() - cpu, peak_rss_mib(), None))
 
 
-def in_own_process(step: str, *args: Any) -> tuple[float, float, Any]:
-    """Run one step in a fresh process: (seconds, peak RSS in MiB of that process, result)."""
+def in_own_process(step: str, *args: Any) -> tuple[float, float, float, Any]:
+    """Run one step in a fresh process: (seconds, CPU seconds, peak RSS in MiB of that
+    process, result)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(step, args, queue))
     process.start()
-    seconds, peak, result = queue.get()
+    seconds, cpu, peak, result = queue.get()
     process.join()
     if process.exitcode != 0:
         raise RuntimeError(f"{step} failed with exit code {process.exitcode}")
-    return float(seconds), float(peak), result
+    return float(seconds), float(cpu), float(peak), result
 
 
 def scale_path(work: Path, vehicles: int, seed: int) -> dict[str, Any]:
     data, staging = work / "scale-data", work / "scale-staging"
-    simulate_s, simulate_mib, _ = in_own_process("simulate", vehicles, data, seed)
-    ingest_s, ingest_mib, _ = in_own_process("ingest", data, staging)
-    pipeline_s, pipeline_mib, _ = in_own_process("pipeline", staging, PARAMS)
+    simulate_s, _, simulate_mib, _ = in_own_process("simulate", vehicles, data, seed)
+    ingest_s, _, ingest_mib, _ = in_own_process("ingest", data, staging)
+    pipeline_s, pipeline_cpu_s, pipeline_mib, _ = in_own_process("pipeline", staging, PARAMS)
     PEAKS_MIB.update(
         scale_simulate=simulate_mib, scale_ingest=ingest_mib, scale_pipeline=pipeline_mib
     )
@@ -372,6 +390,7 @@ def scale_path(work: Path, vehicles: int, seed: int) -> dict[str, Any]:
         "ingest_s": ingest_s,
         "ingest_peak_rss_mib": ingest_mib,
         "pipeline_s": pipeline_s,
+        "pipeline_cpu_s": pipeline_cpu_s,
         "pipeline_peak_rss_mib": pipeline_mib,
         "ceiling_rss_mib": MEMORY_CEILING_MIB,
         "pipeline_rss_to_ceiling": pipeline_mib / MEMORY_CEILING_MIB,
@@ -443,6 +462,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"peak memory (RSS, any one process): {peak:,.0f} MiB; per measured step: "
         + ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in PEAKS_MIB.items())
+    )
+    print(
+        "CPU seconds, every thread (median): "
+        + ", ".join(f"{name} {statistics.median(v):.2f} s" for name, v in CPU_S.items())
     )
     figures["peak_rss_mib"] = peak
     sys.stdout.write(json.dumps(figures) + "\n")

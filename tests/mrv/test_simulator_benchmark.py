@@ -26,7 +26,14 @@ def test_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
     )
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
     daily, gps = figures["daily"], figures["gps"]
-    for key in ("pipeline_s", "pandas_s", "ingest_s", "speedup_vs_pandas"):
+    for key in (
+        "pipeline_s",
+        "pandas_s",
+        "pipeline_cpu_s",
+        "pandas_cpu_s",
+        "ingest_s",
+        "speedup_vs_pandas",
+    ):
         assert daily[key] > 0, key
     for key in (
         "pipeline_s",
@@ -38,11 +45,13 @@ def test_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
         "ratio_to_scan",
     ):
         assert gps[key] > 0, key
+    assert set(gps["cpu_s"]) == set(gps["runs_s"]) and min(gps["cpu_s"].values()) > 0
     assert gps["pings"] > 50_000 and daily["odometer_readings"] > 1_000
     assert daily["pipeline_vehicles_out"] > 0
     scale = figures["scale"]
     assert scale["vehicles"] == 60 and scale["odometer_readings"] > 1_000
     assert 0 < scale["pipeline_peak_rss_mib"] < scale["ceiling_rss_mib"]
+    assert scale["pipeline_cpu_s"] > 0
     assert scale["pipeline_rss_to_ceiling"] == scale["pipeline_peak_rss_mib"] / 8192
     assert figures["peak_rss_mib"] > 0
     assert "peak memory" in completed.stdout
