@@ -71,13 +71,7 @@ LOCAL_OFFSET = pd.Timedelta(hours=7)
 PINGS_PER_VEHICLE_DAY = 150  # at 30 s, the simulated average, used to size the GPS fleet
 
 
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = action()
-    return time.perf_counter() - started, result
-
-
-def timed_with_cpu(action: Callable[[], Any]) -> tuple[float, float, Any]:
+def timed(action: Callable[[], Any]) -> tuple[float, float, Any]:
     """Wall seconds, CPU seconds of the whole process (every thread), result."""
     started, cpu = time.perf_counter(), time.process_time()
     result = action()
@@ -93,13 +87,13 @@ def peak_rss_mib() -> float:
 
 def daily_path(work: Path, vehicles: int, days: int, seed: int, repeats: int) -> dict[str, Any]:
     data = work / "daily-data"
-    simulate_seconds, _ = timed(
+    simulate_seconds, _, _ = timed(
         lambda: simulate_fleet(
             SimulationConfig(vehicles, date(YEAR, 1, 1), days, data, seed=seed, fault_rate=0.01)
         )
     )
     staging = work / "daily-staging"
-    ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
+    ingest_seconds, _, _ = timed(lambda: ingest_dataset(data, staging))
     pipeline_runs, pipeline = repeated(repeats, "daily_pipeline", staging)
     pandas_runs, pandas = repeated(repeats, "daily_pandas", staging)
     pipeline_seconds, pandas_seconds = (
@@ -181,7 +175,7 @@ def pipeline_gps(staging: Path) -> tuple[float, float]:
                 daily, _, _ = kernel_gps_daily(engine, pings, tables, params, Path(scratch) / "gps")
                 return int(engine.to_arrow(daily).num_rows)
 
-            step_s, cpu_s, _ = timed_with_cpu(step)
+            step_s, cpu_s, _ = timed(step)
         finally:
             engine.close()
     return step_s, cpu_s
@@ -262,13 +256,13 @@ def gps_path(work: Path, pings: int, seed: int, repeats: int) -> dict[str, Any]:
     days = 30
     vehicles = max(20, math.ceil(pings / (days * PINGS_PER_VEHICLE_DAY)))
     data = work / "gps-data"
-    simulate_seconds, summary = timed(
+    simulate_seconds, _, summary = timed(
         lambda: simulate_fleet(
             SimulationConfig(vehicles, date(YEAR, 3, 1), days, data, seed=seed, gps=True)
         )
     )
     staging = work / "gps-staging"
-    ingest_seconds, _ = timed(lambda: ingest_dataset(data, staging))
+    ingest_seconds, _, _ = timed(lambda: ingest_dataset(data, staging))
     staged_pings = staging / "gps_pings.parquet"
     runs = {
         name: repeated(repeats, name, staging if name == "gps_pipeline" else staged_pings)[0]
@@ -314,7 +308,7 @@ def timed_call(name: str, path: Path) -> tuple[float, float, Any]:
         "gps_scan": scan_gps,
         "gps_pandas": pandas_gps,
     }[name]
-    return timed_with_cpu(lambda: step(path))
+    return timed(lambda: step(path))
 
 
 PEAKS_MIB: dict[str, float] = {}
@@ -344,9 +338,12 @@ MEMORY_CEILING_MIB = 8 * 1024
 def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     if step == "measure":
         seconds, cpu, result = timed_call(*args)
-        queue.put((seconds, cpu, peak_rss_mib(), result))
-        return
-    started, cpu = time.perf_counter(), time.process_time()
+    else:
+        seconds, cpu, result = timed(lambda: _scale_step(step, args))
+    queue.put((seconds, cpu, peak_rss_mib(), result))
+
+
+def _scale_step(step: str, args: tuple[Any, ...]) -> None:
     if step == "simulate":
         vehicles, out, seed = args
         simulate_fleet(SimulationConfig(vehicles, date(YEAR, 1, 1), 365, out, seed=seed))
@@ -355,7 +352,6 @@ def _child(step: str, args: tuple[Any, ...], queue: Any) -> None:
     else:
         staging, params_path = args
         run_pipeline(staging, load_parameter_set(params_path), YEAR)
-    queue.put((time.perf_counter() - started, time.process_time() - cpu, peak_rss_mib(), None))
 
 
 def in_own_process(step: str, *args: Any) -> tuple[float, float, float, Any]:

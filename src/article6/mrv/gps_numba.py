@@ -164,8 +164,7 @@ def device_rows(
             if t < last or (
                 t == last and (rank < last_rank or (rank == last_rank and r < last_row))
             ):
-                d_seen[d], d_ts[d], d_rank[d], d_row[d] = seen, last, last_rank, last_row
-                return -1 - i
+                return -1 - i  # the caller starts over on sorted input: no state to keep
             duplicate = t == last
         seen, last, last_rank, last_row = True, t, rank, r
         veh[i] = -1

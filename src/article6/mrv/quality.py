@@ -298,11 +298,14 @@ def apply_identity_rules(
     """
     out: list[ir.Table] = []
     dedup: dict[str, ir.Table] = {}
-    for name, table in raw.items():
-        if name not in HIGH_VOLUME:
-            kept, bad = drop_duplicate_keys(table, name)
-            dedup[name] = kept
-            out.append(bad)
+
+    def drop_duplicates(high_volume: bool, store: Cache) -> None:
+        for name, table in raw.items():
+            if (name in HIGH_VOLUME) == high_volume:
+                dedup[name], bad = drop_duplicate_keys(table, name, store)
+                out.append(bad)
+
+    drop_duplicates(high_volume=False, store=no_cache)
     for name in ("vehicles", "stations", "meters", "other_programme_vehicles"):
         dedup[name] = cache(dedup[name], f"{name}_unique")
 
@@ -368,11 +371,7 @@ def apply_identity_rules(
     # The duplicates of events and readings only now: an engine that builds
     # tables in the background then has the vehicles and assignments, which
     # the streaming kernels wait for, before these larger tables.
-    for name, table in raw.items():
-        if name in HIGH_VOLUME:
-            kept, bad = drop_duplicate_keys(table, name, cache)
-            dedup[name] = kept
-            out.append(bad)
+    drop_duplicates(high_volume=True, store=cache)
 
     stations = dedup["stations"]
     stations, bad = split(
