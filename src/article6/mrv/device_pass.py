@@ -193,7 +193,9 @@ class DeviceChecker:
         file_rank = self.codes.file_map(file_dict)
         self._grow(len(self.codes.devices))
         a = self.assigned
-        status, veh, assign = np.zeros(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
+        # Every row's status, vehicle and assignment is written by the pass.
+        status = io.pooled_empty(n, np.int8)
+        veh, assign = io.pooled_empty(n, np.int64), io.pooled_empty(n, np.int64)
         ts = io.micros(batch.column("ts"))
         row = np.asarray(batch.column(SOURCE_ROW).to_numpy(zero_copy_only=False), np.int64)
         broken = k.device_rows(

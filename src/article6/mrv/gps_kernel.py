@@ -210,7 +210,11 @@ class _Kernel:
 
 
 def _outputs(n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
+    return (
+        io.pooled_empty(n, np.int64),
+        io.pooled_empty(n, np.int64),
+        io.pooled_empty(n, np.float64),
+    )
 
 
 def run_gps_kernel(

@@ -11,7 +11,13 @@ compiled by numba and cached on disk so a run pays no compilation.
 Arithmetic follows the SQL DuckDB runs for the Ibis expressions bit for bit:
 epoch seconds are microseconds / 1e6 as a double, the local day floors a
 double division of the rounded (half to even) epoch second, and squares are
-products, as ``distance.haversine_km`` writes them.
+products, as ``distance.haversine_km`` writes them. Step lengths are the
+exception (``step_km``): for a short step, nearly every one, the sines and
+arcsine, and each latitude's cosine, come from series within an ulp or two of
+the library functions and several times cheaper. A rule compares a length with
+a limit only after computing it exactly whenever the two are close enough for
+those ulps to matter, so which pings are kept never differs; a day's sum may
+differ in its last bits, as summation order already makes it.
 """
 
 from __future__ import annotations
@@ -85,6 +91,82 @@ def haversine(
     sin_dlon = math.sin((lon2 - lon1) * DEG_TO_RAD / 2)
     a = sin_dlat * sin_dlat + cos1 * cos2 * (sin_dlon * sin_dlon)
     return math.asin(min(1.0, math.sqrt(a))) * EARTH_DIAMETER_KM
+
+
+# Below this (radians), sin x = x - x^3/6 + x^5/120 and asin y = y + y^3/6 + 3y^5/40
+# leave out terms under 1e-21 of the result: the series are as exact as the
+# library functions, give or take an ulp. 1e-3 rad of half-angle is about 12 km.
+SERIES_MAX = 1e-3
+# Below this (radians, about 17 degrees of latitude: the whole of Cambodia), the
+# cosine series up to x^16 leaves out terms under 1e-24.
+COS_SERIES_MAX = 0.3
+COS_TERMS = (
+    1.0 / 20922789888000.0,
+    -1.0 / 87178291200.0,
+    1.0 / 479001600.0,
+    -1.0 / 3628800.0,
+    1.0 / 40320.0,
+    -1.0 / 720.0,
+    1.0 / 24.0,
+    -1.0 / 2.0,
+)
+# A length this close (relative) to a rule's limit is computed exactly before
+# the comparison: far more than the few ulps between the two computations.
+NEAR_LIMIT = 1e-9
+
+
+@inlined
+def sin_series(x: float) -> float:
+    x2 = x * x
+    return x + x * x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0))
+
+
+@inlined
+def latitude_cos(lat: float) -> float:
+    """cos(radians(lat)), by series where it converges fast, else by the library."""
+    x = lat * DEG_TO_RAD
+    if abs(x) >= COS_SERIES_MAX:
+        return math.cos(x)
+    x2 = x * x
+    c = COS_TERMS[0]
+    for term in COS_TERMS[1:]:
+        c = term + x2 * c
+    return 1.0 + x2 * c
+
+
+@inlined
+def exact_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """``haversine`` with the library's cosines, as the engines compute it."""
+    cos1 = math.cos(lat1 * DEG_TO_RAD)
+    return haversine(lat1, lon1, cos1, lat2, lon2, math.cos(lat2 * DEG_TO_RAD))
+
+
+@inlined
+def asin_series(y: float) -> float:
+    y2 = y * y
+    return y + y * y2 * (1.0 / 6.0 + y2 * (3.0 / 40.0))
+
+
+@inlined
+def step_km(lat1: float, lon1: float, cos1: float, lat2: float, lon2: float, cos2: float) -> float:
+    """``haversine`` by series for a short step (the common case), else by the
+    library's sine and arcsine; the cosines are the caller's (``latitude_cos``)."""
+    half_dlat = (lat2 - lat1) * DEG_TO_RAD / 2
+    half_dlon = (lon2 - lon1) * DEG_TO_RAD / 2
+    if abs(half_dlat) >= SERIES_MAX or abs(half_dlon) >= SERIES_MAX:
+        return haversine(lat1, lon1, cos1, lat2, lon2, cos2)
+    sin_dlat = sin_series(half_dlat)
+    sin_dlon = sin_series(half_dlon)
+    root = math.sqrt(sin_dlat * sin_dlat + cos1 * cos2 * (sin_dlon * sin_dlon))
+    if root >= SERIES_MAX:
+        return math.asin(min(1.0, root)) * EARTH_DIAMETER_KM
+    return asin_series(root) * EARTH_DIAMETER_KM
+
+
+@inlined
+def near(length: float, limit: float) -> bool:
+    """Whether `length` from ``step_km`` is too close to `limit` to compare as it is."""
+    return abs(length - limit) <= NEAR_LIMIT * abs(limit)
 
 
 @inlined
@@ -266,11 +348,13 @@ def vehicle_rows(
         x = lon[i]
         # Jump and speed rules, on the step from the last ping inside the boundary.
         code = KEPT
-        cos = math.cos(y * DEG_TO_RAD)
+        cos = latitude_cos(y)
         step = 0.0
         if has_b:
-            step = haversine(b_lat, b_lon, b_cos, y, x, cos)
+            step = step_km(b_lat, b_lon, b_cos, y, x, cos)
             hours = (t / 1e6 - b_ts / 1e6) / 3600.0
+            if near(step, jump_km) or near(step, top * hours):
+                step = exact_km(b_lat, b_lon, y, x)
             if step > jump_km and hours * 3600.0 <= jump_s:
                 code = JUMP
             elif step > 0 and (hours <= 0 or step > top * hours):
@@ -288,7 +372,7 @@ def vehicle_rows(
         day = local_day(t)
         if has_k and k_day == day:
             if not same:
-                step = haversine(k_lat, k_lon, k_cos, y, x, cos)
+                step = step_km(k_lat, k_lon, k_cos, y, x, cos)
             km += step
         else:
             if has_k:

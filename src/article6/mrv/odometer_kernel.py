@@ -217,11 +217,11 @@ def _spill_table(checked: _Checked, index: NDArray[np.int64]) -> pa.Table:
 
 def _outputs(n: int) -> tuple[NDArray[Any], ...]:
     return (
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-        np.empty(n, np.float64),
-        np.empty(n, np.int64),
-        np.empty(n, np.float64),
+        io.pooled_empty(n, np.int64),
+        io.pooled_empty(n, np.int64),
+        io.pooled_empty(n, np.float64),
+        io.pooled_empty(n, np.int64),
+        io.pooled_empty(n, np.float64),
     )
 
 
