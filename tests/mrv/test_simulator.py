@@ -236,6 +236,26 @@ def test_gps_tracks_match_the_odometer(faulty: Path) -> None:
     assert ratio is not None and 0.97 < ratio[0] < 1.03
 
 
+def test_without_faults_every_device_record_falls_in_an_assignment(tmp_path: Path) -> None:
+    """A device reports only while fitted: its first trip on the commissioning day
+    (from 05:00 local) and its last before decommissioning are assigned."""
+    folder = str(_simulate(tmp_path, vehicles=80, days=40, gps=True, ping_interval_s=600))
+    con = duckdb.connect()
+    for record_type in ("gps_pings", "odometer_readings"):
+        outside = con.execute(
+            f"""
+            SELECT count(*) FROM '{folder}/{record_type}.parquet' r
+            WHERE NOT EXISTS (
+              SELECT 1 FROM '{folder}/device_assignments.parquet' a
+              WHERE a.device_id = r.device_id AND r.ts >= a.valid_from
+                AND (a.valid_to IS NULL OR r.ts < a.valid_to))
+            """
+        ).fetchone()
+        total = con.execute(f"SELECT count(*) FROM '{folder}/{record_type}.parquet'").fetchone()
+        assert outside is not None and total is not None
+        assert total[0] > 0 and outside[0] == 0, record_type
+
+
 def test_every_fault_kind_is_injected_and_points_at_its_row(faulty: Path) -> None:
     entries = read_manifest(faulty)
     assert {entry.kind for entry in entries} == set(ALL_FAULT_KINDS)

@@ -259,7 +259,9 @@ def run_streaming(
                     batches = io.sorted_batches(con, path, columns, DEVICE_ORDER, batch_rows)
                 else:
                     batches = io.stored_batches(path, batch_rows, columns)
-                stream = io.prefetch(kernel.device_passes(batches))
+                # Three stages, each in a thread: reading, the device rules, the
+                # vehicle rules (here); on few cores the system shares them out.
+                stream = io.prefetch(kernel.device_passes(io.prefetch(batches)))
                 in_order = True
                 for checked in stream:
                     if checked is None:

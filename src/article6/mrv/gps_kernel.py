@@ -42,8 +42,8 @@ from article6.mrv.params import ParameterSet
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
 
 BATCH_ROWS = 1 << 20
-# One core reads the input and runs the device rules a batch ahead; the
-# vehicle rules take the others (on two cores, one thread measured faster than two).
+# Reading and the device rules run ahead, each in a thread of its own; the
+# vehicle rules take the other cores (on two, one thread measured faster than two).
 THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
@@ -130,7 +130,7 @@ class _Kernel:
 
     def device_pass(self, batch: pa.RecordBatch) -> _Checked | None:
         """Device rules over pings in stored order; None if a device's pings are out of
-        order. Runs in the read-ahead thread, a batch ahead of the vehicle rules."""
+        order. Runs in a thread of its own, a batch ahead of the vehicle rules."""
         lat, lon = dp.floats(batch.column("lat")), dp.floats(batch.column("lon"))
         rows = self.devices.check(batch, lat, lon)
         if rows is None:

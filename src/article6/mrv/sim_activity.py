@@ -235,7 +235,8 @@ class VehicleChunk:
         return ChunkTable("vehicles", table, faults)
 
     def device_assignments(self) -> ChunkTable:
-        commission_us = self.day_us(self.commission) + 8 * 3600 * US_PER_S
+        # Fitted before handover: the first trip (from 05:00 local) is tracked.
+        commission_us = self.day_us(self.commission)
         decommission_us = self.day_us(self.decommission)
         ended = self.decommission < self.days + 5_000
         has_event = self.event_day >= 0
