@@ -462,7 +462,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             figures["scale"] = big
             print(
                 f"scale: {big['vehicles']:,} vehicles x 365 days, "
-                f"{big['odometer_readings']:,} readings: pipeline {big['pipeline_s']:.0f} s, "
+                f"{big['odometer_readings']:,} readings: pipeline {big['pipeline_s']:.0f} s "
+                f"({big['pipeline_cpu_s']:.0f} CPU-s), "
                 f"peak {big['pipeline_peak_rss_mib']:,.0f} MiB (ceiling "
                 f"{big['ceiling_rss_mib']:,} MiB); ingest {big['ingest_s']:.0f} s, "
                 f"peak {big['ingest_peak_rss_mib']:,.0f} MiB"
@@ -472,10 +473,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"peak memory (RSS, any one process): {peak:,.0f} MiB; per measured step: "
         + ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in PEAKS_MIB.items())
     )
-    print(
-        "CPU seconds, every thread (median): "
-        + ", ".join(f"{name} {statistics.median(v):.2f} s" for name, v in CPU_S.items())
-    )
+    if CPU_S:  # the repeated runs of the daily and GPS paths
+        print(
+            "CPU seconds, every thread (median): "
+            + ", ".join(f"{name} {statistics.median(v):.2f} s" for name, v in CPU_S.items())
+        )
     figures["peak_rss_mib"] = peak
     sys.stdout.write(json.dumps(figures) + "\n")
     return figures
