@@ -27,6 +27,12 @@ offsets = st.one_of(
 )
 
 
+def _lengths(lat: float, lon: float, lat2: float, lon2: float) -> tuple[float, float]:
+    """The kernel's length of a step (series where short) and the exact one."""
+    series = k.step_km(lat, lon, k.latitude_cos(lat), lat2, lon2, k.latitude_cos(lat2))
+    return series, k.exact_km(lat, lon, lat2, lon2)
+
+
 def _ulps(value: float, reference: float) -> float:
     return abs(value - reference) / math.ulp(reference) if reference else abs(value)
 
@@ -43,8 +49,7 @@ def test_step_length_within_a_few_ulps_of_the_exact_one(
     lat: float, lon: float, dlat: float, dlon: float
 ) -> None:
     lat2, lon2 = lat + dlat, lon + dlon
-    exact = k.exact_km(lat, lon, lat2, lon2)
-    series = k.step_km(lat, lon, k.latitude_cos(lat), lat2, lon2, k.latitude_cos(lat2))
+    series, exact = _lengths(lat, lon, lat2, lon2)
     assert (series == 0.0) == (exact == 0.0)
     assert abs(series - exact) <= 8 * math.ulp(exact)
 
@@ -67,8 +72,7 @@ def test_a_rule_decides_as_the_engines_do(
     """A limit placed at (or a hair from) the exact length: where the series length
     is not recomputed, it lies on the same side of the limit as the exact one."""
     lat2, lon2 = lat + dlat, lon + dlon
-    exact = k.exact_km(lat, lon, lat2, lon2)
-    series = k.step_km(lat, lon, k.latitude_cos(lat), lat2, lon2, k.latitude_cos(lat2))
+    series, exact = _lengths(lat, lon, lat2, lon2)
     limit = exact * (1.0 + nudge)
     if k.near(series, limit):
         return  # measured again exactly by the kernel
@@ -78,8 +82,7 @@ def test_a_rule_decides_as_the_engines_do(
 def test_a_length_at_a_limit_is_near_it() -> None:
     """The margin is wide enough to catch the ulps between the two computations."""
     lat, lon, lat2, lon2 = 13.331885, 103.943473, 13.332563, 103.943933
-    exact = k.exact_km(lat, lon, lat2, lon2)
-    series = k.step_km(lat, lon, k.latitude_cos(lat), lat2, lon2, k.latitude_cos(lat2))
+    series, exact = _lengths(lat, lon, lat2, lon2)
     assert series != exact  # an ulp apart
     assert k.near(series, exact)
     assert k.near(series, math.nextafter(exact, math.inf))
