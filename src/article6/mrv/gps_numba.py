@@ -100,16 +100,8 @@ SERIES_MAX = 1e-3
 # Below this (radians, about 17 degrees of latitude: the whole of Cambodia), the
 # cosine series up to x^16 leaves out terms under 1e-24.
 COS_SERIES_MAX = 0.3
-COS_TERMS = (
-    1.0 / 20922789888000.0,
-    -1.0 / 87178291200.0,
-    1.0 / 479001600.0,
-    -1.0 / 3628800.0,
-    1.0 / 40320.0,
-    -1.0 / 720.0,
-    1.0 / 24.0,
-    -1.0 / 2.0,
-)
+# Its coefficients (-1)^k / (2k)! from x^16 down to x^2, in the order Horner's rule takes them.
+COS_TERMS: tuple[float, ...] = tuple((-1) ** k / math.factorial(2 * k) for k in range(8, 0, -1))
 # A length this close (relative) to a rule's limit is computed exactly before
 # the comparison: far more than the few ulps between the two computations.
 NEAR_LIMIT = 1e-9
