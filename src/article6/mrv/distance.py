@@ -39,6 +39,7 @@ from article6.mrv.quality import (
     mark,
     no_cache,
     partition,
+    required,
     union_all,
 )
 from article6.mrv.reasons import ReasonCode
@@ -296,9 +297,10 @@ def gps_daily(
     return daily, kept.select("vehicle_id", "day"), out
 
 
-def activity_evidence(tables: QualityTables) -> ir.Table:
-    """vehicle_id, day, energy_kwh of swaps and charges of project vehicles."""
-    swaps = tables.swaps
+def activity_evidence(tables: QualityTables, first_day: int, end_day: int) -> ir.Table:
+    """vehicle_id, day, energy_kwh of swaps and charges of project vehicles in the
+    vintage [first_day, end_day) (on DuckDB ``activity_kernel`` gives the same rows)."""
+    swaps = required(tables.swaps, "swap_events")
     batteries = tables.batteries.select(
         _bid=tables.batteries.battery_id, _cap=tables.batteries.capacity_kwh
     )
@@ -309,7 +311,7 @@ def activity_evidence(tables: QualityTables) -> ir.Table:
     swap_rows = swaps.select(
         vehicle_id=swaps.vehicle_id, day=local_day(swaps.ts), energy_kwh=swap_kwh
     )
-    charges = tables.charges
+    charges = required(tables.charges, "charge_sessions")
     fleet = tables.vehicles.select(_vid=tables.vehicles.vehicle_id)
     charges = charges.join(fleet, charges.vehicle_id == fleet._vid)
     charge_rows = charges.select(
@@ -318,6 +320,7 @@ def activity_evidence(tables: QualityTables) -> ir.Table:
         energy_kwh=charges.energy_kwh,
     )
     rows = union_all([swap_rows, charge_rows])
+    rows = rows.filter((rows.day >= first_day) & (rows.day < end_day))
     return rows.group_by(["vehicle_id", "day"]).aggregate(energy_kwh=rows.energy_kwh.sum())
 
 

@@ -41,6 +41,7 @@ from article6.mrv.quality import (
     local_day,
     no_cache,
     reference_rule,
+    required,
     split,
     union_all,
 )
@@ -58,12 +59,15 @@ class EnergyTables:
 
 
 def meter_consumption(
-    readings: ir.Table, tables: QualityTables, all_meter_ids: ir.Column
+    readings: ir.Table, tables: QualityTables, all_meter_ids: ir.Column, cache: Cache = no_cache
 ) -> tuple[ir.Table, list[ir.Table]]:
     """meter_id, station_id, role, accuracy_class_pct, day, energy_kwh, interval_kwh per step.
 
     A step is the register increase between two accepted readings;
     ``interval_kwh`` is what the meter recorded as interval energy over it.
+    The readings with their spans are stored once: the steps and the
+    quarantine both read them, and their window functions cost far more
+    than the rows.
     """
     out: list[ir.Table] = []
     kept, bads = reference_rule(
@@ -79,7 +83,7 @@ def meter_consumption(
     order = [kept.ts, kept[SOURCE_FILE], kept[SOURCE_ROW]]
     earlier = ibis.window(group_by=kept.meter_id, order_by=order, rows=(None, -1))
     kept = kept.mutate(_max_before=kept.cumulative_kwh.max().over(earlier))
-    kept = with_interval_spans(kept, kept.cumulative_kwh < kept._max_before)
+    kept = cache(with_interval_spans(kept, kept.cumulative_kwh < kept._max_before), "meter_spans")
     kept, bad = split(
         kept,
         kept.cumulative_kwh < kept._max_before,
@@ -162,18 +166,73 @@ def _calibrated(consumption: ir.Table, tables: QualityTables, params: ParameterS
     return covered.drop("_row")
 
 
-def station_energy(
+@dataclass(frozen=True)
+class StationActivity:
+    """What the swaps and charges of a vintage say about each station.
+
+    ``served``: station_id of each station with a swap or project charge;
+    ``non_project``: station_id, non_project_kwh charged to vehicles outside
+    the project; ``by_mode``: station_id, _mode, _kwh charged to project
+    vehicles of each battery mode. On DuckDB the activity kernel
+    (``activity_kernel``) gives the same rows.
+    """
+
+    served: ir.Table
+    non_project: ir.Table
+    by_mode: ir.Table
+
+
+def station_activity(
+    tables: QualityTables, all_vehicle_ids: ir.Column, first_day: int, end_day: int
+) -> StationActivity:
+    """The stations' activity of the vintage [first_day, end_day) from the accepted
+    swaps and charges."""
+    charges = required(tables.charges, "charge_sessions")
+    charges = charges.mutate(_day=local_day(charges.ts_start))
+    charges = charges.filter((charges._day >= first_day) & (charges._day < end_day))
+    outside = charges.vehicle_id.isnull() | ~charges.vehicle_id.isin(all_vehicle_ids)
+    non_project = (
+        charges.filter(outside)
+        .group_by("station_id")
+        .aggregate(non_project_kwh=charges.energy_kwh.sum())
+    )
+    fleet = tables.vehicles.select(
+        _vid=tables.vehicles.vehicle_id, _mode=tables.vehicles.battery_mode
+    )
+    project_charges = charges.join(fleet, charges.vehicle_id == fleet._vid)
+    swaps = required(tables.swaps, "swap_events")
+    swaps = swaps.mutate(_day=local_day(swaps.ts))
+    swaps = swaps.filter((swaps._day >= first_day) & (swaps._day < end_day))
+    served = union_all(
+        [swaps.select("station_id"), project_charges.select("station_id")]
+    ).distinct()
+    by_mode = project_charges.group_by(["station_id", "_mode"]).aggregate(
+        _kwh=project_charges.energy_kwh.sum()
+    )
+    return StationActivity(served=served, non_project=non_project, by_mode=by_mode)
+
+
+@dataclass(frozen=True)
+class MeteredEnergy:
+    """Per station (``metered``): the meter rules' totals for the vintage; ``rejected``:
+    the meter readings quarantined."""
+
+    metered: ir.Table
+    rejected: ir.Table
+
+
+def metered_energy(
     readings: ir.Table,
     tables: QualityTables,
     all_meter_ids: ir.Column,
-    all_vehicle_ids: ir.Column,
     first_day: int,
     end_day: int,
     params: ParameterSet,
     cache: Cache = no_cache,
-) -> EnergyTables:
-    """Per-station energy of one vintage [first_day, end_day) and its segment shares."""
-    consumption, out = meter_consumption(readings, tables, all_meter_ids)
+) -> MeteredEnergy:
+    """The meter readings of one vintage [first_day, end_day) after the meter rules,
+    summed per station."""
+    consumption, out = meter_consumption(readings, tables, all_meter_ids, cache)
     consumption = cache(consumption, "meter_consumption")
     consumption = consumption.filter(
         (consumption.role == "grid_import")
@@ -190,28 +249,26 @@ def station_energy(
         calibration_adjusted=(checked.factor > 1.0).any(),
         uncalibrated_days=checked.count(where=~checked.calibrated),
     )
+    return MeteredEnergy(metered=metered, rejected=cache(union_all(out), "meter_rejected"))
+
+
+def station_energy(
+    meters: MeteredEnergy,
+    tables: QualityTables,
+    activity: StationActivity,
+    first_day: int,
+    end_day: int,
+    params: ParameterSet,
+    cache: Cache = no_cache,
+) -> EnergyTables:
+    """Per-station energy of one vintage [first_day, end_day) and its segment shares."""
+    metered = meters.metered
     inv = tables.invoices
     inv = inv.mutate(_end=inv.period_end.epoch_days().cast("int64"))
     inv = inv.filter((inv._end >= first_day) & (inv._end < end_day))
     invoiced = inv.group_by("station_id").aggregate(invoiced_kwh=inv.kwh_billed.sum())
-    charges = tables.charges.mutate(_day=local_day(tables.charges.ts_start))
-    charges = charges.filter((charges._day >= first_day) & (charges._day < end_day))
-    outside = charges.vehicle_id.isnull() | ~charges.vehicle_id.isin(all_vehicle_ids)
-    non_project = (
-        charges.filter(outside)
-        .group_by("station_id")
-        .aggregate(non_project_kwh=charges.energy_kwh.sum())
-    )
-    fleet = tables.vehicles.select(
-        _vid=tables.vehicles.vehicle_id, _mode=tables.vehicles.battery_mode
-    )
-    project_charges = charges.join(fleet, charges.vehicle_id == fleet._vid)
-    swaps = tables.swaps.mutate(_day=local_day(tables.swaps.ts))
-    swaps = swaps.filter((swaps._day >= first_day) & (swaps._day < end_day))
-    served = union_all(
-        [swaps.select("station_id"), project_charges.select("station_id")]
-    ).distinct()
-    served = served.mutate(serves_project=ibis.literal(True))
+    non_project = activity.non_project
+    served = activity.served.mutate(serves_project=ibis.literal(True))
 
     st = tables.stations.select("station_id", "kind", "supply")
     st = st.left_join(metered, st.station_id == metered.station_id).drop("station_id_right")
@@ -242,22 +299,19 @@ def station_energy(
             st.serves_project, (reconciled - st.non_project_kwh).clip(lower=0.0), 0.0
         ),
     )
-    segments = cache(_segment_shares(tables, project_charges), "segment_shares")
+    segments = cache(_segment_shares(tables, activity.by_mode), "segment_shares")
     return EnergyTables(
         stations=cache(st, "station_energy"),
         segments=segments,
-        rejected=cache(union_all(out), "meter_rejected"),
+        rejected=meters.rejected,
     )
 
 
-def _segment_shares(tables: QualityTables, project_charges: ir.Table) -> ir.Table:
+def _segment_shares(tables: QualityTables, by_mode: ir.Table) -> ir.Table:
     """station_id, segment, share: swap cabinets to 'swap', chargers by session energy."""
     stations = tables.stations
     cabinets = stations.filter(stations.kind == "swap_cabinet").select(
         station_id=stations.station_id, segment=ibis.literal("swap"), share=ibis.literal(1.0)
-    )
-    by_mode = project_charges.group_by(["station_id", "_mode"]).aggregate(
-        _kwh=project_charges.energy_kwh.sum()
     )
     totals = by_mode.group_by("station_id").aggregate(_total=by_mode._kwh.sum())
     shares = by_mode.join(totals, "station_id")

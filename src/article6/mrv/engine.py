@@ -158,11 +158,15 @@ class Engine:
         to disk beyond the memory limit. Loaded on the caller's connection,
         which alone sees the registered file, while the builder goes on.
         """
+        return self.load_arrow(pads.dataset(str(path), format="ipc"), path.stem)
+
+    def load_arrow(self, data: pa.Table | pads.Dataset, name: str) -> ir.Table:
+        """Arrow data a kernel produced, loaded as a table (DuckDB only; see ``read_arrow``)."""
         if self.name != "duckdb":
-            raise ValueError("Arrow result files are read by the duckdb engine only")
-        view = f"{self._prefix}{path.stem}_file"
-        table_name = self._prefix + path.stem
-        self.con.con.register(view, pads.dataset(str(path), format="ipc"))
+            raise ValueError("Arrow results are loaded by the duckdb engine only")
+        view = f"{self._prefix}{name}_file"
+        table_name = self._prefix + name
+        self.con.con.register(view, data)
         try:
             self._created.append(table_name)
             self.con.con.execute(f'CREATE OR REPLACE TABLE "{table_name}" AS FROM "{view}"')

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from article6.mrv.activity_kernel import Reference, run_activity_kernel
+from article6.mrv.daily_kernel import run_daily_kernel
 from article6.mrv.gps_kernel import run_gps_kernel
 from article6.mrv.odometer_kernel import run_odometer_kernel
 from article6.mrv.params import ParameterSet
-from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
+from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
 
 _START = datetime(2025, 1, 1)
 _TIMESTAMP = pa.timestamp("us")
@@ -29,11 +31,10 @@ _TIMESTAMP = pa.timestamp("us")
 
 def warm_kernels_in_background(
     params: ParameterSet, pings: Path | None = None, readings: Path | None = None
-) -> threading.Thread | None:
-    """Start loading the kernels whose input file (`pings`, `readings`) has rows."""
+) -> threading.Thread:
+    """Start loading the kernels: GPS and odometer if their input file (`pings`,
+    `readings`) has rows, the activity and daily kernels always."""
     gps, odometer = _has_rows(pings), _has_rows(readings)
-    if not (gps or odometer):
-        return None
     thread = threading.Thread(
         target=warm_up, args=(params, gps, odometer), name="mrv-kernel-warm-up", daemon=True
     )
@@ -42,7 +43,8 @@ def warm_kernels_in_background(
 
 
 def warm_up(params: ParameterSet, gps: bool = True, odometer: bool = True) -> None:
-    """Run the GPS and odometer kernels over three made-up rows of one device."""
+    """Run the GPS and odometer kernels over three made-up rows of one device, and
+    the activity and daily kernels over a swap, a charge and a day step."""
     assignments = pa.table(
         {
             "device_id": ["D"],
@@ -71,6 +73,65 @@ def warm_up(params: ParameterSet, gps: bool = True, odometer: bool = True) -> No
             path = work / "readings.parquet"
             pq.write_table(pa.table({**rows, "odometer_km": [1.0, 1.5, 2.0], **where}), path)
             run_odometer_kernel(path, assignments, vehicles, params, work / "odometer")
+        _warm_activity_and_daily(params, work)
+
+
+def _warm_activity_and_daily(params: ParameterSet, work: Path) -> None:
+    ts = pa.array([_START, _START + timedelta(days=1)], _TIMESTAMP)
+    where = {SOURCE_FILE: ["warm-up"] * 2, SOURCE_ROW: pa.array([1, 2], pa.int64())}
+    # Keys out of order, so the rows of a repeated key are ranked too.
+    swaps = {
+        "event_id": ["E2", "E1"],
+        "station_id": ["S", "S"],
+        "vehicle_id": ["V", "V"],
+        "battery_out_id": ["B", "B"],
+        "battery_in_id": ["B", "B"],
+        "ts": ts,
+        "soc_out_pct": [20.0, 20.0],
+        "soc_in_pct": [90.0, 90.0],
+    }
+    charges = {
+        "session_id": ["C2", "C1"],
+        "station_id": ["S", "S"],
+        "vehicle_id": ["V", None],
+        "ts_start": ts,
+        "ts_end": ts,
+        "energy_kwh": [1.0, 2.0],
+    }
+    for name, columns in (("swap_events", swaps), ("charge_sessions", charges)):
+        schema = SCHEMAS[name].arrow_schema(with_source=True)
+        pq.write_table(pa.table({**columns, **where}, schema=schema), work / f"{name}.parquet")
+    reference = Reference(
+        vehicles=["V"],
+        modes=["swap"],
+        known_vehicles=frozenset({"V"}),
+        stations=["S"],
+        known_stations=frozenset({"S"}),
+        capacity_kwh={"B": 2.0},
+    )
+    first = (_START.date() - date(1970, 1, 1)).days
+    activity = run_activity_kernel(work, reference, first, first + 365)
+    vehicles = pa.table(
+        {
+            "vehicle_id": ["V"],
+            "max_daily_km": [200.0],
+            "sec_max_kwh_per_km": [0.05],
+            "er_day": pa.array([first], pa.int64()),
+            "start_day": pa.array([first], pa.int64()),
+            "stop_day": pa.array([None], pa.int64()),
+        }
+    )
+    steps = pa.table(
+        {
+            "vehicle_id": pa.array(["V", "V"]).dictionary_encode(),
+            "day": pa.array([first, first + 2], pa.int64()),
+            "end_km": [1.0, 5.0],
+            "gap": pa.array([None, 2], pa.int64()),
+            "delta_km": pa.array([None, 4.0], pa.float64()),
+        }
+    )
+    gps = pa.table({"vehicle_id": ["V"], "day": pa.array([first], pa.int64()), "gps_km": [1.0]})
+    run_daily_kernel(vehicles, steps, gps, activity.evidence, params, first, first + 365)
 
 
 def _has_rows(path: Path | None) -> bool:

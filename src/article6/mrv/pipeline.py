@@ -39,24 +39,24 @@ import pyarrow.parquet as pq
 from article6.collector import cycle_collection_paused
 from article6.mrv import methodology
 from article6.mrv.distance import (
-    DistanceTables,
     activity_evidence,
     daily_distance,
     gps_daily,
     odometer_step,
 )
-from article6.mrv.energy import station_energy
+from article6.mrv.energy import metered_energy, station_activity, station_energy
 from article6.mrv.engine import Engine, EngineName
-from article6.mrv.gps_duckdb import kernel_gps_daily
+from article6.mrv.kernel_steps import start_kernels
 from article6.mrv.kernel_warm_up import warm_kernels_in_background
-from article6.mrv.odometer_duckdb import kernel_odometer_step
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
-from article6.mrv.reasons import ReasonCode
 from article6.mrv.sampling import apply_sampling
 from article6.mrv.schema import SCHEMAS
+from article6.mrv.vintage import kernel_vintage_days, vintage_days
 
 EPOCH = date(1970, 1, 1)
+KERNEL_RECORDS = ("gps_pings", "odometer_readings", "swap_events", "charge_sessions")
+"""Record types a DuckDB run streams through compiled kernels instead of the Ibis rules."""
 STEPS = ("load", "identity", "energy", "distance", "vehicles", "segments", "collect")
 
 StepCallback = Callable[[str], None]
@@ -111,18 +111,32 @@ def run_pipeline(
     spark_session: Any | None = None,
     detail_dir: Path | None = None,
     on_step: StepCallback | None = None,
+    kernels: bool = True,
 ) -> PipelineResult:
     """Run the pipeline for vintage `year` over a staged dataset.
 
     With `detail_dir`, the daily distances and the quarantine are also written
     there as Parquet (streamed by the engine, never collected in memory).
+    On DuckDB the high-volume records go through the compiled kernels unless
+    `kernels` is false: then the Ibis rules run, as on Spark (to check one
+    against the other).
     """
     # Building and compiling the expressions creates objects by the hundred
     # thousand: with the cycle collector on, about a tenth of a run's Python time.
     with cycle_collection_paused(), tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch:
         runner = Engine(engine, spark_session, Path(scratch))
         try:
-            return _run(runner, Path(staging_dir), params, year, Path(scratch), detail_dir, on_step)
+            use_kernels = kernels and engine == "duckdb"
+            return _run(
+                runner,
+                Path(staging_dir),
+                params,
+                year,
+                Path(scratch),
+                detail_dir,
+                on_step,
+                use_kernels,
+            )
         finally:
             runner.close()
 
@@ -140,18 +154,19 @@ def _run(
     scratch: Path,
     detail_dir: Path | None,
     on_step: StepCallback | None,
+    kernels: bool,
 ) -> PipelineResult:
     first_day = day_index(date(year, 1, 1))
     end_day = day_index(date(year + 1, 1, 1))
     _step(on_step, "load")
     categories_path, offsets_path = parameter_tables(params, year, scratch)
-    # On DuckDB the GPS pings and odometer readings go to the streaming kernels
-    # whole (they drop duplicate keys themselves); Spark runs the Ibis rules.
-    kernel = runner.name == "duckdb"
+    # On DuckDB the GPS pings, odometer readings, swaps and charges go to the
+    # streaming kernels whole (they drop duplicate keys themselves), whose
+    # compiled code loads meanwhile; Spark runs the Ibis rules.
     pings = staging_dir / "gps_pings.parquet"
     readings = staging_dir / "odometer_readings.parquet"
-    warming = warm_kernels_in_background(params, pings, readings) if kernel else None
-    streamed = {"gps_pings", "odometer_readings"} if kernel else set()
+    warming = warm_kernels_in_background(params, pings, readings) if kernels else None
+    streamed = set(KERNEL_RECORDS) if warming is not None else set()
     names = [name for name in SCHEMAS if name not in streamed]
     raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
     categories = runner.read(categories_path)
@@ -159,40 +174,65 @@ def _run(
     _step(on_step, "identity")
     cache = runner.materialize
     tables, dedup = apply_identity_rules(raw, params, cache)
-    # Activity evidence and energy need only the identity tables: asked for
-    # first, an engine that builds tables in the background makes them while
-    # the streaming kernels run (the evidence first: the distance steps after
-    # the kernels need it, the energy only the segments at the end).
-    evidence = cache(activity_evidence(tables), "evidence")
+    all_vehicle_ids = dedup["vehicles"].vehicle_id
+    if warming is not None:
+        collect_kernels = start_kernels(
+            runner,
+            staging_dir,
+            tables,
+            all_vehicle_ids,
+            dedup["stations"].station_id,
+            params,
+            first_day,
+            end_day,
+            scratch,
+            warming,
+        )
+    else:
+        evidence_table = cache(activity_evidence(tables, first_day, end_day), "evidence")
+        activity = station_activity(tables, all_vehicle_ids, first_day, end_day)
+    rejected_parts = [cache(tables.rejected, "identity_rejected")]
     _step(on_step, "energy")
-    energy = station_energy(
+    # The meter rules need only the identity tables: asked for now, an engine
+    # that builds tables in the background makes them while the kernels run.
+    meters = metered_energy(
         dedup["meter_readings"],
         tables,
         dedup["meters"].meter_id,
-        dedup["vehicles"].vehicle_id,
         first_day,
         end_day,
         params,
         cache,
     )
     _step(on_step, "distance")
-    if kernel:
-        if warming is not None:
-            warming.join()
-        gps = kernel_gps_daily(runner, pings, tables, params, scratch / "gps")
-        odometer = kernel_odometer_step(
-            runner, readings, tables, offsets, params, scratch / "odometer"
+    if warming is not None:
+        results = collect_kernels()
+        activity = results.activity
+        rejected_parts += results.rejected
+        vintage = kernel_vintage_days(
+            runner,
+            tables.vehicles,
+            categories,
+            results.steps,
+            results.gps,
+            results.evidence,
+            params,
+            first_day,
+            end_day,
+            keep_days=detail_dir is not None,
         )
     else:
         gps = gps_daily(dedup["gps_pings"], tables, params, cache)
         odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
-    dist = daily_distance(odometer, gps, evidence, tables, categories, params, cache)
+        dist = daily_distance(odometer, gps, evidence_table, tables, categories, params, cache)
+        rejected_parts.append(dist.rejected)
+        # The credited days are read once (by the vehicle totals; a detail
+        # folder reads them again): stored, they would cost more than they save.
+        vintage = vintage_days(dist, tables.vehicles, first_day, end_day)
+    energy = station_energy(meters, tables, activity, first_day, end_day, params, cache)
     _step(on_step, "vehicles")
-    # The credited days are read once (by the vehicle-year totals; a detail
-    # folder reads them again): stored, they would cost more than they save.
-    days, window_rejects = _vintage_days(dist, tables.vehicles, first_day, end_day)
     vehicle_year = runner.materialize(
-        _vehicle_year(days, dist, tables.vehicles, categories, first_day, end_day, params),
+        _vehicle_year(vintage.totals, tables.vehicles, categories, first_day, end_day, params),
         "vehicle_year",
     )
     sampled = apply_sampling(
@@ -200,7 +240,7 @@ def _run(
         vehicle_year,
         dedup["odometer_surveys"],
         tables,
-        dedup["vehicles"].vehicle_id,
+        all_vehicle_ids,
         first_day,
         end_day,
         params,
@@ -214,13 +254,11 @@ def _run(
     stations_final = _station_pe(stations, params, year)
     segments_final = _segment_pe(segments, params, year)
     _step(on_step, "collect")
-    rejected = union_all([tables.rejected, dist.rejected, energy.rejected, sampled.rejected])
-    rejected_days = union_all([dist.rejected_days, window_rejects])
-    rejected_days = rejected_days.filter(
-        (rejected_days.day >= first_day) & (rejected_days.day < end_day)
-    )
-    if detail_dir is not None:
+    rejected = union_all([*rejected_parts, energy.rejected, sampled.rejected])
+    rejected_days = vintage.rejected_days
+    if detail_dir is not None and vintage.days is not None:
         detail_dir.mkdir(parents=True, exist_ok=True)
+        days = vintage.days
         runner.write_parquet(days.order_by(["vehicle_id", "day"]), detail_dir / "daily.parquet")
         runner.write_parquet(
             rejected.order_by(["record_type", "source_file", "source_row"]),
@@ -244,43 +282,8 @@ def _run(
     return result
 
 
-def _vintage_days(
-    dist: DistanceTables, vehicles: ir.Table, first_day: int, end_day: int
-) -> tuple[ir.Table, ir.Table]:
-    """Days of the vintage inside each vehicle's credited window, and those outside it."""
-    v = vehicles.select(
-        _vid=vehicles.vehicle_id,
-        _er=vehicles.er_rights_signed_date.epoch_days().cast("int64"),
-        _start=vehicles.commission_date.epoch_days().cast("int64"),
-        _stop=vehicles.decommission_date.epoch_days().cast("int64"),
-    )
-    daily = dist.daily.filter((dist.daily.day >= first_day) & (dist.daily.day < end_day))
-    daily = daily.join(v, daily.vehicle_id == v._vid)
-    reason = ibis.cases(
-        (daily.day < daily._er, ReasonCode.BEFORE_ER_RIGHTS.value),
-        (daily.day < daily._start, ReasonCode.OUTSIDE_SERVICE_WINDOW.value),
-        (
-            daily._stop.notnull() & (daily.day >= daily._stop),
-            ReasonCode.OUTSIDE_SERVICE_WINDOW.value,
-        ),
-        else_=ibis.null("string"),
-    )
-    daily = daily.mutate(_reason=reason)
-    outside = daily.filter(daily._reason.notnull()).select(
-        vehicle_id=daily.vehicle_id,
-        day=daily.day,
-        distance_km=daily.distance_km,
-        reason=daily._reason,
-    )
-    inside = daily.filter(daily._reason.isnull()).select(
-        "vehicle_id", "day", "distance_km", "imputed", "source", "gps_mismatch"
-    )
-    return inside, outside
-
-
 def _vehicle_year(
-    days: ir.Table,
-    dist: DistanceTables,
+    totals: ir.Table,
     vehicles: ir.Table,
     categories: ir.Table,
     first_day: int,
@@ -300,34 +303,8 @@ def _vehicle_year(
     v = v.filter(
         (v._er < end_day) & (v._start < end_day) & (v._stop.isnull() | (v._stop > first_day))
     )
-    per_vehicle = days.group_by("vehicle_id").aggregate(
-        distance_km=days.distance_km.sum(),
-        imputed_km=days.distance_km.sum(where=days.imputed),
-        distance_days=days.count(),
-        gps_mismatch_days=days.count(where=days.gps_mismatch),
-    )
-    ev = dist.evidence.join(v.select("vehicle_id", "_er", "_start", "_stop"), "vehicle_id")
-    ev = ev.filter(
-        (ev.day >= first_day)
-        & (ev.day < end_day)
-        & (ev.day >= ev._er)
-        & (ev.day >= ev._start)
-        & (ev._stop.isnull() | (ev.day < ev._stop))
-    )
-    # Evidence has one row per vehicle and day, so its rows count the days.
-    evidence = ev.group_by("vehicle_id").aggregate(
-        evidence_days=ev.count(),
-        evidence_first_day=ev.day.min(),
-        evidence_last_day=ev.day.max(),
-    )
-    tele = dist.telematics.filter(
-        (dist.telematics.day >= first_day) & (dist.telematics.day < end_day)
-    )
-    tele = tele.select("vehicle_id").distinct().mutate(has_telematics=ibis.literal(True))
     base = v.select("vehicle_id", "category", "battery_mode")
-    out = base.left_join(per_vehicle, "vehicle_id").drop("vehicle_id_right")
-    out = out.left_join(evidence, "vehicle_id").drop("vehicle_id_right")
-    out = out.left_join(tele, "vehicle_id").drop("vehicle_id_right")
+    out = base.left_join(totals, "vehicle_id").drop("vehicle_id_right")
     out = out.mutate(
         distance_km=out.distance_km.fill_null(0.0),
         imputed_km=out.imputed_km.fill_null(0.0),

@@ -35,6 +35,7 @@ __all__ = [
     "mark",
     "partition",
     "rejects",
+    "required",
     "sort_out",
     "split",
 ]
@@ -212,18 +213,29 @@ def union_all(tables: Sequence[ir.Table]) -> ir.Table:
 
 @dataclass(frozen=True)
 class QualityTables:
-    """Accepted entity tables after the identity rules, with all rejections."""
+    """Accepted entity tables after the identity rules, with all rejections.
+
+    ``swaps`` and ``charges`` are None when the staged records were left out
+    of the rules, for a streaming kernel to check (``activity_kernel``).
+    """
 
     vehicles: ir.Table
     assignments: ir.Table
     stations: ir.Table
     meters: ir.Table
-    swaps: ir.Table
-    charges: ir.Table
+    swaps: ir.Table | None
+    charges: ir.Table | None
     batteries: ir.Table
     calibrations: ir.Table
     invoices: ir.Table
     rejected: ir.Table
+
+
+def required(table: ir.Table | None, record_type: str) -> ir.Table:
+    """A table the identity rules may have left to a kernel, when an expression needs it."""
+    if table is None:
+        raise ValueError(f"{record_type} were left to a streaming kernel, not checked here")
+    return table
 
 
 def reference_rule(
@@ -295,6 +307,7 @@ def apply_identity_rules(
 
     Returns the accepted entities and the deduplicated high-volume tables
     (readings, pings) still to be checked by the distance and energy rules.
+    A record type absent from `raw` is left out (a streaming kernel checks it).
     """
     out: list[ir.Table] = []
     dedup: dict[str, ir.Table] = {}
@@ -396,37 +409,38 @@ def apply_identity_rules(
     )
     out.extend(bads)
     meters = cache(meters, "meters_accepted")
-    swaps = dedup["swap_events"]
-    swap_rules = reference_rules(
-        swaps,
-        "station_id",
-        stations.station_id,
-        all_station_ids,
-        ReasonCode.UNKNOWN_STATION,
-        ReasonCode.STATION_EXCLUDED,
-    ) + reference_rules(
-        swaps,
-        "vehicle_id",
-        vehicles.vehicle_id,
-        all_vehicle_ids,
-        ReasonCode.UNKNOWN_VEHICLE,
-        ReasonCode.VEHICLE_EXCLUDED,
-    )
-    swaps, bad = sort_out(swaps, swap_rules, "swap_events")
-    out.append(bad)
-    # Charge sessions of vehicles outside the project are legitimate records:
-    # their metered energy is taken out of the station's total.
-    charges = dedup["charge_sessions"]
-    charge_rules = reference_rules(
-        charges,
-        "station_id",
-        stations.station_id,
-        all_station_ids,
-        ReasonCode.UNKNOWN_STATION,
-        ReasonCode.STATION_EXCLUDED,
-    )
-    charges, bad = sort_out(charges, charge_rules, "charge_sessions")
-    out.append(bad)
+    swaps = charges = None
+    if "swap_events" in dedup:
+        swap_rules = reference_rules(
+            dedup["swap_events"],
+            "station_id",
+            stations.station_id,
+            all_station_ids,
+            ReasonCode.UNKNOWN_STATION,
+            ReasonCode.STATION_EXCLUDED,
+        ) + reference_rules(
+            dedup["swap_events"],
+            "vehicle_id",
+            vehicles.vehicle_id,
+            all_vehicle_ids,
+            ReasonCode.UNKNOWN_VEHICLE,
+            ReasonCode.VEHICLE_EXCLUDED,
+        )
+        swaps, bad = sort_out(dedup["swap_events"], swap_rules, "swap_events")
+        out.append(bad)
+    if "charge_sessions" in dedup:
+        # Charge sessions of vehicles outside the project are legitimate records:
+        # their metered energy is taken out of the station's total.
+        charge_rules = reference_rules(
+            dedup["charge_sessions"],
+            "station_id",
+            stations.station_id,
+            all_station_ids,
+            ReasonCode.UNKNOWN_STATION,
+            ReasonCode.STATION_EXCLUDED,
+        )
+        charges, bad = sort_out(dedup["charge_sessions"], charge_rules, "charge_sessions")
+        out.append(bad)
     all_meter_ids = dedup["meters"].meter_id
     calibrations, bads = reference_rule(
         dedup["meter_calibrations"],
@@ -458,6 +472,8 @@ def apply_identity_rules(
         batteries=cache(dedup["batteries"], "batteries"),
         calibrations=cache(calibrations, "calibrations"),
         invoices=cache(invoices, "invoices"),
-        rejected=cache(union_all(out), "identity_rejected"),
+        # Left lazy: read only at the end of a run, it can be compiled whenever
+        # the caller has the time (while the streaming kernels run).
+        rejected=union_all(out),
     )
     return tables, dedup

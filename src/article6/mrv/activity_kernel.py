@@ -1,0 +1,437 @@
+"""Swap events and charge sessions of a DuckDB run, checked and summed in two passes.
+
+The identity rules ``quality`` applies to these records (duplicate keys,
+known and accepted stations and vehicles), the activity evidence of each
+vehicle-day (``distance.activity_evidence``) and the stations' activity
+(``energy.station_activity``), with the same rows as the Ibis expressions
+but without their hash aggregates over millions of string keys:
+
+1. the keys are read in stored order; a key not above every key before it
+   may repeat one (a repeat never is above its original), and keys exported
+   in increasing order flag none (``activity_numba``);
+2. the records are read once more; rows whose key was flagged are held back
+   and ranked by source file and row at the end, the first of each key going
+   on like any other row. Ids are looked up through each batch's dictionary
+   (a few thousand entries), not row by row, and energy is summed per
+   vehicle-day by counting rows out by vehicle.
+
+Memory grows with the accepted events of the vintage (14 bytes each) and the
+rows held back, not with the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from article6.mrv import activity_numba as a
+from article6.mrv.gps_io import micros, prefetch
+from article6.mrv.reasons import ReasonCode
+from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
+
+SWAPS, CHARGES = "swap_events", "charge_sessions"
+# Reason of each row code, in the order of precedence of ``quality``'s rules.
+OK, DUPLICATE, UNKNOWN_STATION, STATION_EXCLUDED, UNKNOWN_VEHICLE, VEHICLE_EXCLUDED = range(6)
+REASONS = pa.array(
+    [
+        None,
+        ReasonCode.DUPLICATE_KEY.value,
+        ReasonCode.UNKNOWN_STATION.value,
+        ReasonCode.STATION_EXCLUDED.value,
+        ReasonCode.UNKNOWN_VEHICLE.value,
+        ReasonCode.VEHICLE_EXCLUDED.value,
+    ],
+    pa.string(),
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("record_type", pa.string()),
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+        ("column", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The accepted and known ids the rules look records up in (all small)."""
+
+    vehicles: list[str]
+    """Accepted vehicles; a vehicle's code is its position."""
+    modes: list[str]
+    """Battery mode of each accepted vehicle."""
+    known_vehicles: frozenset[str]
+    stations: list[str]
+    """Accepted stations; a station's code is its position."""
+    known_stations: frozenset[str]
+    capacity_kwh: dict[str, float]
+    """Capacity of each accepted battery."""
+
+
+@dataclass(frozen=True)
+class ActivityResult:
+    """``evidence``: vehicle_id, day, energy_kwh; ``served``: station_id of stations
+    with accepted project activity; ``non_project``: station_id, non_project_kwh;
+    ``by_mode``: station_id, _mode, _kwh of project charges; ``rejected``: the
+    quarantine rows. All within the vintage but the quarantine."""
+
+    evidence: pa.Table
+    served: pa.Table
+    non_project: pa.Table
+    by_mode: pa.Table
+    rejected: pa.Table
+
+
+@dataclass
+class _Sums:
+    """What the accepted rows of the vintage add up to so far."""
+
+    reference: Reference
+    vehicle: list[NDArray[np.int32]] = field(default_factory=list)
+    day: list[NDArray[np.int16]] = field(default_factory=list)
+    energy: list[NDArray[np.float64]] = field(default_factory=list)
+    served: NDArray[np.bool_] = field(init=False)
+    non_project_kwh: NDArray[np.float64] = field(init=False)
+    non_project_rows: NDArray[np.int64] = field(init=False)
+    mode_kwh: NDArray[np.float64] = field(init=False)
+    mode_rows: NDArray[np.int64] = field(init=False)
+    rejected: list[pa.Table] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        stations = len(self.reference.stations)
+        self.mode_names = sorted(set(self.reference.modes))
+        mode_code = {m: i for i, m in enumerate(self.mode_names)}
+        self.vehicle_mode = np.array([mode_code[m] for m in self.reference.modes], np.int64)
+        self.served = np.zeros(stations, np.bool_)
+        self.non_project_kwh = np.zeros(stations)
+        self.non_project_rows = np.zeros(stations, np.int64)
+        self.mode_kwh = np.zeros(stations * len(self.mode_names))
+        self.mode_rows = np.zeros(stations * len(self.mode_names), np.int64)
+
+
+def run_activity_kernel(
+    staging_dir: Path, reference: Reference, first_day: int, end_day: int
+) -> ActivityResult:
+    """Check the staged swap events and charge sessions and sum their activity."""
+    sums = _Sums(reference)
+    lookup = _Lookup(reference)
+    for batch, duplicate in _batches(staging_dir / f"{SWAPS}.parquet", SWAPS, _SWAP_COLUMNS):
+        _swaps(batch, duplicate, lookup, sums, first_day, end_day)
+    for batch, duplicate in _batches(staging_dir / f"{CHARGES}.parquet", CHARGES, _CHARGE_COLUMNS):
+        _charges(batch, duplicate, lookup, sums, first_day, end_day)
+    return _result(sums, first_day, end_day)
+
+
+_SWAP_COLUMNS = ["station_id", "vehicle_id", "battery_in_id", "ts", "soc_out_pct", "soc_in_pct"]
+_CHARGE_COLUMNS = ["station_id", "vehicle_id", "ts_start", "energy_kwh"]
+_DICTIONARIES = ["station_id", "vehicle_id", "battery_in_id", SOURCE_FILE]
+
+
+class _Lookup:
+    """Codes and rule outcomes of a batch's dictionary entries (a few thousand),
+    looked up in dictionaries built once rather than row by row."""
+
+    def __init__(self, reference: Reference) -> None:
+        def outcome(
+            accepted: list[str], known: frozenset[str], unknown: int, excluded: int
+        ) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+            """Each known word's code and outcome, and the outcome of any other word."""
+            table = {word: (-1, excluded) for word in known}
+            table.update({word: (code, OK) for code, word in enumerate(accepted)})
+            return table, (-1, unknown)
+
+        self.stations_ = outcome(
+            reference.stations, reference.known_stations, UNKNOWN_STATION, STATION_EXCLUDED
+        )
+        self.vehicles_ = outcome(
+            reference.vehicles, reference.known_vehicles, UNKNOWN_VEHICLE, VEHICLE_EXCLUDED
+        )
+        self.known_vehicles = reference.known_vehicles
+        self.capacity = reference.capacity_kwh
+
+    def stations(self, words: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+        """Each station's code (-1 if not accepted) and the rule it breaks."""
+        return _status(words.to_pylist(), *self.stations_)
+
+    def vehicles(self, words: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+        """Each vehicle's code (-1 if not accepted) and the rule it breaks."""
+        return _status(words.to_pylist(), *self.vehicles_)
+
+    def known(self, words: pa.Array) -> NDArray[np.bool_]:
+        return np.array([w in self.known_vehicles for w in words.to_pylist()], np.bool_)
+
+    def capacities(self, words: pa.Array) -> NDArray[np.float64]:
+        """Capacity of each battery; 0 for one not accepted (the left join's null, filled)."""
+        return np.array([self.capacity.get(w, 0.0) for w in words.to_pylist()], np.float64)
+
+
+def _status(
+    words: list[str | None], table: dict[str, tuple[int, int]], other: tuple[int, int]
+) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+    """Code and the reference rule broken: unknown, excluded or none.
+
+    An empty value breaks neither (as in SQL, where a test on NULL is not true).
+    """
+    found = [(-1, OK) if w is None else table.get(w, other) for w in words]
+    codes = np.array([code for code, _ in found], np.int64)
+    return codes, np.array([status for _, status in found], np.int8)
+
+
+def _codes(column: pa.Array) -> tuple[pa.Array, NDArray[np.int64]]:
+    """A string column's dictionary and each row's entry (-1 for an empty value)."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    indices = column.indices.fill_null(-1) if column.null_count else column.indices
+    return column.dictionary, np.asarray(indices.to_numpy(), np.int64)
+
+
+def _take(
+    per_entry: NDArray[np.generic], index: NDArray[np.int64], missing: object
+) -> NDArray[Any]:
+    """Per-row values through the dictionary index; `missing` where the value is empty."""
+    table = np.append(per_entry, np.array([missing], per_entry.dtype))
+    return table[index]  # index -1 takes the appended `missing`
+
+
+def _swaps(
+    batch: pa.Table,
+    duplicate: NDArray[np.bool_],
+    lookup: _Lookup,
+    sums: _Sums,
+    first_day: int,
+    end_day: int,
+) -> None:
+    stations, station_index = _codes(batch.column("station_id").combine_chunks())
+    station_code, station_status = lookup.stations(stations)
+    vehicles, vehicle_index = _codes(batch.column("vehicle_id").combine_chunks())
+    vehicle_code, vehicle_status = lookup.vehicles(vehicles)
+    batteries, battery_index = _codes(batch.column("battery_in_id").combine_chunks())
+    reason = np.where(duplicate, DUPLICATE, _take(station_status, station_index, OK)).astype(
+        np.int8
+    )
+    reason = np.where(reason == OK, _take(vehicle_status, vehicle_index, OK), reason)
+    _reject(batch, reason, SWAPS, sums)
+    day = a.local_days(micros(batch.column("ts")))
+    inside = (reason == OK) & (day >= first_day) & (day < end_day)
+    cap = _take(lookup.capacities(batteries), battery_index, 0.0)
+    soc_in = batch.column("soc_in_pct").to_numpy()
+    soc_out = batch.column("soc_out_pct").to_numpy()
+    energy = cap * np.maximum(soc_in - soc_out, 0.0) / 100.0
+    vehicle = _take(vehicle_code, vehicle_index, -1)
+    station = _take(station_code, station_index, -1)
+    # An event of no vehicle or station (the schema requires both) adds nothing.
+    inside &= (vehicle >= 0) & (station >= 0)
+    _add_evidence(sums, vehicle[inside], day[inside] - first_day, energy[inside])
+    sums.served[station[inside]] = True
+
+
+def _charges(
+    batch: pa.Table,
+    duplicate: NDArray[np.bool_],
+    lookup: _Lookup,
+    sums: _Sums,
+    first_day: int,
+    end_day: int,
+) -> None:
+    stations, station_index = _codes(batch.column("station_id").combine_chunks())
+    station_code, station_status = lookup.stations(stations)
+    reason = np.where(duplicate, DUPLICATE, _take(station_status, station_index, OK)).astype(
+        np.int8
+    )
+    _reject(batch, reason, CHARGES, sums)
+    day = a.local_days(micros(batch.column("ts_start")))
+    inside = (reason == OK) & (day >= first_day) & (day < end_day)
+    vehicles, vehicle_index = _codes(batch.column("vehicle_id").combine_chunks())
+    vehicle_code, _ = lookup.vehicles(vehicles)
+    vehicle = _take(vehicle_code, vehicle_index, -1)
+    known = _take(lookup.known(vehicles), vehicle_index, False)
+    station = _take(station_code, station_index, -1)
+    inside &= station >= 0  # a session of no station (the schema requires one) adds nothing
+    energy = batch.column("energy_kwh").to_numpy()
+    project = inside & (vehicle >= 0)
+    _add_evidence(sums, vehicle[project], day[project] - first_day, energy[project])
+    sums.served[station[project]] = True
+    modes = len(sums.mode_names)
+    slot = station[project] * modes + sums.vehicle_mode[vehicle[project]]
+    sums.mode_kwh += np.bincount(slot, energy[project], sums.mode_kwh.shape[0])
+    sums.mode_rows += np.bincount(slot, minlength=sums.mode_rows.shape[0])
+    outside = inside & ~known
+    stations_count = sums.non_project_kwh.shape[0]
+    sums.non_project_kwh += np.bincount(station[outside], energy[outside], stations_count)
+    sums.non_project_rows += np.bincount(station[outside], minlength=stations_count)
+
+
+def _add_evidence(
+    sums: _Sums, vehicle: NDArray[np.int64], day: NDArray[np.int64], energy: NDArray[np.float64]
+) -> None:
+    sums.vehicle.append(vehicle.astype(np.int32))
+    sums.day.append(day.astype(np.int16))
+    sums.energy.append(np.ascontiguousarray(energy, np.float64))
+
+
+_COLUMN_OF = {
+    DUPLICATE: None,  # the key column
+    UNKNOWN_STATION: "station_id",
+    STATION_EXCLUDED: "station_id",
+    UNKNOWN_VEHICLE: "vehicle_id",
+    VEHICLE_EXCLUDED: "vehicle_id",
+}
+
+
+def _reject(batch: pa.Table, reason: NDArray[np.int8], record_type: str, sums: _Sums) -> None:
+    """The quarantine rows of a batch, in the layout of ``quality.rejects``."""
+    rows = np.flatnonzero(reason != OK)
+    if rows.shape[0] == 0:
+        return
+    bad = batch.take(pa.array(rows))
+    codes = reason[rows]
+    key = SCHEMAS[record_type].key[0]
+    columns = np.array([_COLUMN_OF[c] or key for c in range(1, len(REASONS))], object)
+    named = columns[codes - 1]
+    detail = np.full(rows.shape[0], "", object)
+    for column in ("station_id", "vehicle_id"):
+        here = named == column
+        if here.any():
+            values = np.array(bad.column(column).cast(pa.string()).to_pylist(), object)
+            detail[here] = [v if v is not None else "" for v in values[here]]
+    sums.rejected.append(
+        pa.table(
+            {
+                "record_type": pa.array([record_type] * rows.shape[0], pa.string()),
+                "source_file": bad.column(SOURCE_FILE).cast(pa.string()),
+                "source_row": bad.column(SOURCE_ROW),
+                "column": pa.array(named.tolist(), pa.string()),
+                "reason": REASONS.take(pa.array(codes.astype(np.int64))),
+                "detail": pa.array(detail.tolist(), pa.string()),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+    )
+
+
+def _batches(
+    path: Path, record_type: str, columns: list[str]
+) -> Iterator[tuple[pa.Table, NDArray[np.bool_]]]:
+    """Row groups in stored order with each row's duplicate flag (rows of keys that
+    may repeat come last, ranked by source file and row: all but the first are
+    duplicates)."""
+    key = SCHEMAS[record_type].key[0]
+    repeated = _repeated_keys(path, key)
+    read = columns + [SOURCE_FILE, SOURCE_ROW] + ([key] if repeated is not None else [])
+    held: list[pa.Table] = []
+    for group in prefetch(_row_groups(path, read)):
+        if repeated is None:
+            yield group, np.zeros(group.num_rows, np.bool_)
+            continue
+        hold = pc.is_in(group.column(key), value_set=repeated)
+        if pc.any(hold).as_py():
+            held.append(_decoded(group.filter(hold)))
+            group = group.filter(pc.invert(hold))
+        yield group, np.zeros(group.num_rows, np.bool_)
+    if held:
+        rows = pa.concat_tables(held)
+        order = pc.sort_indices(
+            rows, [(key, "ascending"), (SOURCE_FILE, "ascending"), (SOURCE_ROW, "ascending")]
+        )
+        rows = rows.take(order)
+        keys = rows.column(key).combine_chunks()
+        later = pc.equal(keys.slice(1), keys.slice(0, len(keys) - 1)).fill_null(False)
+        later = later.to_numpy(zero_copy_only=False)
+        yield rows, np.concatenate([[False], later])
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """Dictionary columns as plain strings (batches' dictionaries differ)."""
+    return pa.table(
+        {
+            name: table.column(name).cast(pa.string())
+            if pa.types.is_dictionary(table.column(name).type)
+            else table.column(name)
+            for name in table.column_names
+        }
+    )
+
+
+def _row_groups(path: Path, columns: list[str]) -> Iterator[pa.Table]:
+    reader = pq.ParquetFile(path, read_dictionary=[c for c in columns if c in _DICTIONARIES])
+    for group in range(reader.num_row_groups):
+        yield reader.read_row_group(group, columns=columns)
+
+
+def _repeated_keys(path: Path, key: str) -> pa.Array | None:
+    """Keys that may repeat an earlier row's (a superset of those that do), or None."""
+    highest = np.zeros(0, np.uint8)
+    found: list[pa.Array] = []
+    for group in prefetch(_row_groups(path, [key])):
+        keys = group.column(key).combine_chunks()
+        offsets, data = _string_buffers(keys)
+        flags = np.zeros(len(keys), np.bool_)
+        highest = a.not_above_running_max(offsets, data, highest, flags)
+        if flags.any():
+            found.append(keys.filter(pa.array(flags)))
+    if not found:
+        return None
+    return pc.unique(pa.concat_arrays(found))
+
+
+def _string_buffers(keys: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
+    """Each value's start in the data (and the end of the last) and the data, as bytes."""
+    _, offsets, data = keys.buffers()[:3]
+    width = np.int64 if pa.types.is_large_string(keys.type) else np.int32
+    starts = np.frombuffer(offsets, width)[keys.offset : keys.offset + len(keys) + 1]
+    values = np.zeros(0, np.uint8) if data is None else np.frombuffer(data, np.uint8)
+    return starts.astype(np.int64), values
+
+
+def _result(sums: _Sums, first_day: int, end_day: int) -> ActivityResult:
+    reference = sums.reference
+    names = pa.array(reference.vehicles, pa.string())
+    if sums.vehicle:
+        vehicle, day, energy = a.vehicle_day_sums(
+            np.concatenate(sums.vehicle),
+            np.concatenate(sums.day).astype(np.int64) + first_day,
+            np.concatenate(sums.energy),
+            len(reference.vehicles),
+            first_day,
+            end_day - first_day,
+        )
+    else:
+        vehicle, day, energy = np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0)
+    evidence = pa.table(
+        {
+            "vehicle_id": pa.DictionaryArray.from_arrays(pa.array(vehicle), names),
+            "day": pa.array(day, pa.int64()),
+            "energy_kwh": pa.array(energy, pa.float64()),
+        }
+    )
+    stations = np.array(reference.stations, object)
+    served = pa.table({"station_id": pa.array(stations[sums.served].tolist(), pa.string())})
+    has = sums.non_project_rows > 0
+    non_project = pa.table(
+        {
+            "station_id": pa.array(stations[has].tolist(), pa.string()),
+            "non_project_kwh": pa.array(sums.non_project_kwh[has], pa.float64()),
+        }
+    )
+    modes = len(sums.mode_names)
+    slots = np.flatnonzero(sums.mode_rows > 0)
+    by_mode = pa.table(
+        {
+            "station_id": pa.array(stations[slots // modes].tolist(), pa.string()),
+            "_mode": pa.array([sums.mode_names[s % modes] for s in slots], pa.string()),
+            "_kwh": pa.array(sums.mode_kwh[slots], pa.float64()),
+        }
+    )
+    rejected = pa.concat_tables(sums.rejected) if sums.rejected else QUARANTINE_SCHEMA.empty_table()
+    return ActivityResult(evidence, served, non_project, by_mode, rejected)
