@@ -179,7 +179,7 @@ def _flags(keys: list[str]) -> list[bool]:
     starts = np.frombuffer(offsets, np.int32)[: len(keys) + 1].astype(np.int64)
     values = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
     flags = np.zeros(len(keys), np.bool_)
-    a.not_above_running_max(starts, values, np.zeros(0, np.uint8), flags)
+    a.not_above_running_max(starts, values, 0, flags)
     return flags.tolist()
 
 
@@ -207,8 +207,12 @@ def test_the_highest_key_carries_over_batches() -> None:
     for batch in (first, second):
         _, offsets, data = batch.buffers()
         starts = np.frombuffer(offsets, np.int32)[: len(batch) + 1].astype(np.int64)
+        values = np.concatenate([highest, np.frombuffer(data, np.uint8)])
         out = np.zeros(len(batch), np.bool_)
-        highest = a.not_above_running_max(starts, np.frombuffer(data, np.uint8), highest, out)
+        start, end = a.not_above_running_max(
+            starts + highest.shape[0], values, highest.shape[0], out
+        )
+        highest = values[start:end].copy()
         flags.extend(out.tolist())
     assert flags == [False, False, True, False]
     assert bytes(highest) == b"K10"

@@ -120,15 +120,35 @@ class _Sums:
         self.mode_rows = np.zeros(stations * len(self.mode_names), np.int64)
 
 
+RepeatedKeys = dict[str, pa.Array | None]
+"""Per record type, the keys that may repeat an earlier row's (None for none)."""
+
+
+def repeated_keys(staging_dir: Path) -> RepeatedKeys:
+    """The first pass: it needs nothing of the identity rules, so it can run first."""
+    return {
+        name: _repeated_keys(staging_dir / f"{name}.parquet", SCHEMAS[name].key[0])
+        for name in (SWAPS, CHARGES)
+    }
+
+
 def run_activity_kernel(
-    staging_dir: Path, reference: Reference, first_day: int, end_day: int
+    staging_dir: Path,
+    reference: Reference,
+    first_day: int,
+    end_day: int,
+    repeated: RepeatedKeys | None = None,
 ) -> ActivityResult:
-    """Check the staged swap events and charge sessions and sum their activity."""
+    """Check the staged swap events and charge sessions and sum their activity
+    (`repeated`: the first pass's result, if it has run)."""
+    repeated = repeated_keys(staging_dir) if repeated is None else repeated
     sums = _Sums(reference)
     lookup = _Lookup(reference)
-    for batch, duplicate in _batches(staging_dir / f"{SWAPS}.parquet", SWAPS, _SWAP_COLUMNS):
+    swaps = _batches(staging_dir / f"{SWAPS}.parquet", SWAPS, _SWAP_COLUMNS, repeated[SWAPS])
+    for batch, duplicate in swaps:
         _swaps(batch, duplicate, lookup, sums, first_day, end_day)
-    for batch, duplicate in _batches(staging_dir / f"{CHARGES}.parquet", CHARGES, _CHARGE_COLUMNS):
+    path = staging_dir / f"{CHARGES}.parquet"
+    for batch, duplicate in _batches(path, CHARGES, _CHARGE_COLUMNS, repeated[CHARGES]):
         _charges(batch, duplicate, lookup, sums, first_day, end_day)
     return _result(sums, first_day, end_day)
 
@@ -321,13 +341,12 @@ def _reject(batch: pa.Table, reason: NDArray[np.int8], record_type: str, sums: _
 
 
 def _batches(
-    path: Path, record_type: str, columns: list[str]
+    path: Path, record_type: str, columns: list[str], repeated: pa.Array | None
 ) -> Iterator[tuple[pa.Table, NDArray[np.bool_]]]:
     """Row groups in stored order with each row's duplicate flag (rows of keys that
     may repeat come last, ranked by source file and row: all but the first are
     duplicates)."""
     key = SCHEMAS[record_type].key[0]
-    repeated = _repeated_keys(path, key)
     read = columns + [SOURCE_FILE, SOURCE_ROW] + ([key] if repeated is not None else [])
     held: list[pa.Table] = []
     for group in prefetch(_row_groups(path, read)):
@@ -376,8 +395,13 @@ def _repeated_keys(path: Path, key: str) -> pa.Array | None:
     for group in prefetch(_row_groups(path, [key])):
         keys = group.column(key).combine_chunks()
         offsets, data = _string_buffers(keys)
+        # The highest key so far goes first, so the loop compares within one array.
+        data = np.concatenate([highest, data])
         flags = np.zeros(len(keys), np.bool_)
-        highest = a.not_above_running_max(offsets, data, highest, flags)
+        start, end = a.not_above_running_max(
+            offsets + highest.shape[0], data, highest.shape[0], flags
+        )
+        highest = data[start:end].copy()
         if flags.any():
             found.append(keys.filter(pa.array(flags)))
     if not found:

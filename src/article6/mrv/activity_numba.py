@@ -20,42 +20,33 @@ B = NDArray[np.bool_]
 
 
 @compiled
-def _compare(a: U8, a_start: int, a_end: int, b: U8, b_start: int, b_end: int) -> int:
-    """-1, 0 or 1 as the bytes a[a_start:a_end] sort before, equal or after b[b_start:b_end]."""
-    n = min(a_end - a_start, b_end - b_start)
-    for i in range(n):
-        x, y = a[a_start + i], b[b_start + i]
-        if x != y:
-            return -1 if x < y else 1
-    la, lb = a_end - a_start, b_end - b_start
-    return 0 if la == lb else (-1 if la < lb else 1)
-
-
-@compiled
-def not_above_running_max(offsets: I64, data: U8, highest: U8, flags: B) -> U8:
+def not_above_running_max(offsets: I64, data: U8, highest: int, flags: B) -> tuple[int, int]:
     """Flag each key (UTF-8 bytes between `offsets`) not above every key before it.
 
     A key that repeats an earlier one is never above it, so every repeat is
     flagged; keys stored in increasing order, as exports usually are, flag
-    nothing. `highest` is the highest key of earlier batches (empty for
-    none); the highest after this batch is returned.
+    nothing. `data` starts with the highest key of earlier batches, `highest`
+    bytes long (0 for none); where the highest key after this batch lies in
+    `data` is returned.
     """
-    best = -1  # the highest so far is a row of this batch, or `highest` while -1
-    have = highest.shape[0] > 0
+    best_start, best_end = 0, highest
+    seen = highest > 0
     for i in range(offsets.shape[0] - 1):
         start, end = offsets[i], offsets[i + 1]
-        if best >= 0:
-            order = _compare(data, start, end, data, offsets[best], offsets[best + 1])
-        elif have:
-            order = _compare(data, start, end, highest, 0, highest.shape[0])
-        else:
-            order = 1
-        flags[i] = order <= 0
-        if order > 0:
-            best = i
-    if best < 0:
-        return highest
-    return data[offsets[best] : offsets[best + 1]].copy()
+        above = not seen
+        if seen:
+            n = min(end - start, best_end - best_start)
+            k = 0
+            while k < n and data[start + k] == data[best_start + k]:
+                k += 1
+            if k < n:
+                above = data[start + k] > data[best_start + k]
+            else:
+                above = end - start > best_end - best_start
+        flags[i] = not above
+        if above:
+            best_start, best_end, seen = start, end, True
+    return best_start, best_end
 
 
 @compiled

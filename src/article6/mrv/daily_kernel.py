@@ -79,67 +79,104 @@ def run_daily_kernel(
     end_day: int,
     keep_days: bool = False,
 ) -> DailyResult:
-    """Credited days and totals of the vintage [first_day, end_day).
+    """Credited days and totals of the vintage [first_day, end_day) (see ``DailyKernel``)."""
+    kernel = DailyKernel(vehicles, params, first_day, end_day, keep_days)
+    kernel.add_steps(steps)
+    kernel.add_gps(gps)
+    kernel.add_evidence(evidence)
+    return kernel.run()
 
-    `vehicles`: ``VEHICLE_COLUMNS``; `steps`: the odometer kernel's day steps
-    (vehicle_id, day, gap, delta_km; gap null on a vehicle's first day);
-    `gps`: vehicle_id, day, gps_km; `evidence`: vehicle_id, day, energy_kwh.
-    Rows of vehicles not in `vehicles` are left out, as the Ibis joins do.
+
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+EMPTY_INTS, EMPTY_FLOATS = np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+
+class DailyKernel:
+    """The daily kernel, given its inputs one at a time as each is ready; each is
+    turned into arrays on arrival, so that work overlaps the kernels still running.
+
+    `vehicles`: ``VEHICLE_COLUMNS``; the steps are the odometer kernel's
+    (vehicle_id, day, gap, delta_km; gap null on a vehicle's first day); GPS:
+    vehicle_id, day, gps_km; evidence: vehicle_id, day, energy_kwh. Rows of
+    vehicles not in `vehicles` are left out, as the Ibis joins do.
     """
-    names = vehicles.column("vehicle_id").combine_chunks()
-    floats = np.column_stack(
-        [_floats(vehicles, "max_daily_km"), _floats(vehicles, "sec_max_kwh_per_km")]
-    )
-    stop = vehicles.column("stop_day").fill_null(n.NO_STOP)
-    ints = np.column_stack(
-        [_ints(vehicles.column("er_day")), _ints(vehicles.column("start_day")), _ints(stop)]
-    )
-    step_vehicle, step_rows = _codes(steps, names)
-    gps_vehicle, gps_rows = _codes(gps, names)
-    ev_vehicle, ev_rows = _codes(evidence, names)
-    step_day = _ints(steps.column("day"))[step_rows]
-    gps_day = _ints(gps.column("day"))[gps_rows]
-    settings = (
-        params.gap_fill_max_days,
-        params.p10_window_days,
-        LOOKBACK_DAYS,
-        params.gps_odometer_tolerance_pct / 100.0,
-        keep_days,
-    )
-    days, rejected, totals_f, totals_i = n.vehicle_days(
-        (
-            step_vehicle,
-            step_day,
-            _ints(steps.column("gap").fill_null(0))[step_rows],
-            _floats(steps, "delta_km", fill=0.0)[step_rows],
-        ),
-        (gps_vehicle, gps_day, _floats(gps, "gps_km")[gps_rows]),
-        (
-            ev_vehicle,
-            _ints(evidence.column("day"))[ev_rows],
-            _floats(evidence, "energy_kwh")[ev_rows],
-        ),
-        np.ascontiguousarray(floats),
-        np.ascontiguousarray(ints),
-        first_day,
-        end_day,
-        settings,
-    )
-    telematics = np.zeros(len(names), np.bool_)
-    for vehicle, day in ((step_vehicle, step_day), (gps_vehicle, gps_day)):
-        telematics[vehicle[(day >= first_day) & (day < end_day)]] = True
-    return DailyResult(
-        totals=_totals(names, totals_f, totals_i, telematics),
-        rejected_days=pa.table(
-            {
-                "vehicle_id": names.take(pa.array(rejected[0])),
-                "day": pa.array(rejected[1], pa.int64()),
-                "distance_km": pa.array(rejected[2], pa.float64()),
-                "reason": DAY_REASONS.take(pa.array(rejected[3].astype(np.int64))),
-            }
-        ),
-        days=_days(names, days) if keep_days else None,
-    )
+
+    def __init__(
+        self,
+        vehicles: pa.Table,
+        params: ParameterSet,
+        first_day: int,
+        end_day: int,
+        keep_days: bool = False,
+    ) -> None:
+        self.names = vehicles.column("vehicle_id").combine_chunks()
+        self.floats = np.column_stack(
+            [_floats(vehicles, "max_daily_km"), _floats(vehicles, "sec_max_kwh_per_km")]
+        )
+        stop = vehicles.column("stop_day").fill_null(n.NO_STOP)
+        self.ints = np.column_stack(
+            [_ints(vehicles.column("er_day")), _ints(vehicles.column("start_day")), _ints(stop)]
+        )
+        self.first_day, self.end_day = first_day, end_day
+        self.settings = (
+            params.gap_fill_max_days,
+            params.p10_window_days,
+            LOOKBACK_DAYS,
+            params.gps_odometer_tolerance_pct / 100.0,
+            keep_days,
+        )
+        self.telematics = np.zeros(len(self.names), np.bool_)
+        self.steps: tuple[I64, I64, I64, F64] = (EMPTY_INTS,) * 3 + (EMPTY_FLOATS,)
+        self.gps: tuple[I64, I64, F64] = (EMPTY_INTS, EMPTY_INTS, EMPTY_FLOATS)
+        self.evidence: tuple[I64, I64, F64] = (EMPTY_INTS, EMPTY_INTS, EMPTY_FLOATS)
+
+    def add_steps(self, steps: pa.Table) -> None:
+        vehicle, rows = _codes(steps, self.names)
+        day = _ints(steps.column("day"))[rows]
+        gap = _ints(steps.column("gap").fill_null(0))[rows]
+        self.steps = (vehicle, day, gap, _floats(steps, "delta_km", fill=0.0)[rows])
+        self._reported(vehicle, day)
+
+    def add_gps(self, gps: pa.Table) -> None:
+        vehicle, rows = _codes(gps, self.names)
+        day = _ints(gps.column("day"))[rows]
+        self.gps = (vehicle, day, _floats(gps, "gps_km")[rows])
+        self._reported(vehicle, day)
+
+    def add_evidence(self, evidence: pa.Table) -> None:
+        vehicle, rows = _codes(evidence, self.names)
+        day = _ints(evidence.column("day"))[rows]
+        self.evidence = (vehicle, day, _floats(evidence, "energy_kwh")[rows])
+
+    def _reported(self, vehicle: NDArray[np.int64], day: NDArray[np.int64]) -> None:
+        """Vehicles with readings or pings in the vintage."""
+        self.telematics[vehicle[(day >= self.first_day) & (day < self.end_day)]] = True
+
+    def run(self) -> DailyResult:
+        days, rejected, totals_f, totals_i = n.vehicle_days(
+            self.steps,
+            self.gps,
+            self.evidence,
+            np.ascontiguousarray(self.floats),
+            np.ascontiguousarray(self.ints),
+            self.first_day,
+            self.end_day,
+            self.settings,
+        )
+        names = self.names
+        return DailyResult(
+            totals=_totals(names, totals_f, totals_i, self.telematics),
+            rejected_days=pa.table(
+                {
+                    "vehicle_id": names.take(pa.array(rejected[0])),
+                    "day": pa.array(rejected[1], pa.int64()),
+                    "distance_km": pa.array(rejected[2], pa.float64()),
+                    "reason": DAY_REASONS.take(pa.array(rejected[3].astype(np.int64))),
+                }
+            ),
+            days=_days(names, days) if self.settings[-1] else None,
+        )
 
 
 def _codes(table: pa.Table, names: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,27 +19,47 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from article6.mrv.activity_duckdb import activity_reference, load_activity
-from article6.mrv.activity_kernel import run_activity_kernel
+from article6.mrv.activity_kernel import RepeatedKeys, repeated_keys, run_activity_kernel
+from article6.mrv.daily_kernel import DailyKernel, DailyResult
 from article6.mrv.energy import StationActivity
 from article6.mrv.engine import Engine
 from article6.mrv.gps_duckdb import kernel_rejections
 from article6.mrv.gps_kernel import GpsKernelFiles, run_gps_kernel
+from article6.mrv.kernel_warm_up import warm_kernels_in_background
 from article6.mrv.odometer_kernel import OdometerKernelFiles, run_odometer_kernel
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import QualityTables
+from article6.mrv.vintage import kernel_vehicles
 
 
 @dataclass(frozen=True)
 class KernelResults:
-    """``steps``: the odometer kernel's day steps, ``gps``: the GPS kernel's daily
-    distances (Arrow files); ``evidence``: activity evidence (Arrow); the
-    stations' activity; the three kernels' quarantines (engine tables)."""
+    """The stations' activity and the kernels' quarantines (engine tables), and the
+    daily kernel's result, still being computed."""
 
-    steps: Path
-    gps: Path
-    evidence: pa.Table
     activity: StationActivity
     rejected: list[ir.Table]
+    daily: Future[DailyResult]
+
+
+@dataclass(frozen=True)
+class EarlyWork:
+    """What a run starts before the identity rules: loading the kernels' compiled
+    code (``loaded`` is set once the GPS and odometer kernels' is) and the
+    activity kernel's first pass, which needs no identity table."""
+
+    loaded: threading.Event
+    keys: Future[RepeatedKeys]
+
+
+def start_early_work(staging_dir: Path, params: ParameterSet) -> EarlyWork:
+    loaded = warm_kernels_in_background(
+        params, staging_dir / "gps_pings.parquet", staging_dir / "odometer_readings.parquet"
+    )
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrv-keys")
+    keys = worker.submit(repeated_keys, staging_dir)
+    worker.shutdown(wait=False)
+    return EarlyWork(loaded, keys)
 
 
 def start_kernels(
@@ -48,25 +68,36 @@ def start_kernels(
     tables: QualityTables,
     all_vehicle_ids: ir.Column,
     all_station_ids: ir.Column,
+    categories: ir.Table,
     params: ParameterSet,
-    first_day: int,
-    end_day: int,
+    vintage: tuple[int, int, bool],
     work_dir: Path,
-    warming: threading.Thread,
+    early: EarlyWork,
 ) -> Callable[[], KernelResults]:
-    """Start the kernels on the staged pings, readings, swaps and charges; the function
-    returned waits for them and loads their results.
+    """Start the kernels on the staged pings, readings, swaps and charges, and the
+    daily kernel on their results; the function returned waits for the first three
+    and loads their results.
 
-    The identity rules must have left those four record types out.
+    `vintage`: its first and end day, and whether the credited days are kept.
+    `early` is what ``start_early_work`` started. The identity rules must have
+    left those four record types out.
     """
+    first_day, end_day, keep_days = vintage
     columns = ["device_id", "vehicle_id", "valid_from", "valid_to", "odometer_offset_km"]
     assignments = runner.to_arrow(tables.assignments.select(*columns))
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
     reference = activity_reference(runner, tables, all_vehicle_ids, all_station_ids)
+    daily = DailyKernel(
+        runner.to_arrow(kernel_vehicles(tables.vehicles, categories)),
+        params,
+        first_day,
+        end_day,
+        keep_days,
+    )
     gps_con, odometer_con = runner.cursor(), runner.cursor()
 
     def telematics() -> tuple[GpsKernelFiles, OdometerKernelFiles]:
-        warming.join()  # the compiled passes, loaded
+        early.loaded.wait()  # the compiled passes, loaded
         with gps_con:
             gps = run_gps_kernel(
                 staging_dir / "gps_pings.parquet",
@@ -85,28 +116,36 @@ def start_kernels(
                 work_dir / "odometer",
                 con=odometer_con,
             )
+        daily.add_gps(pa.ipc.open_file(gps.daily).read_all())
+        daily.add_steps(pa.ipc.open_file(odometer.steps).read_all())
         return gps, odometer
 
-    workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mrv-kernel")
+    def vehicle_days() -> DailyResult:
+        telematics_job.result()
+        daily.add_evidence(activity_job.result().evidence)
+        return daily.run()
+
+    workers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mrv-kernel")
     telematics_job = workers.submit(telematics)
-    activity_job = workers.submit(run_activity_kernel, staging_dir, reference, first_day, end_day)
+    activity_job = workers.submit(
+        lambda: run_activity_kernel(staging_dir, reference, first_day, end_day, early.keys.result())
+    )
+    daily_job = workers.submit(vehicle_days)
     workers.shutdown(wait=False)
 
     def collect() -> KernelResults:
         gps, odometer = telematics_job.result()
-        evidence, activity, activity_rejected = load_activity(runner, activity_job.result())
+        _, activity, activity_rejected = load_activity(runner, activity_job.result())
         gps_rejected = runner.read_arrow(gps.rejected)
         odometer_rejected = runner.read_arrow(odometer.rejected)
         return KernelResults(
-            steps=odometer.steps,
-            gps=gps.daily,
-            evidence=evidence,
             activity=activity,
             rejected=[
                 activity_rejected,
                 kernel_rejections(gps_rejected, "gps_pings", "lat"),
                 kernel_rejections(odometer_rejected, "odometer_readings", "odometer_km"),
             ],
+            daily=daily_job,
         )
 
     return collect

@@ -31,20 +31,31 @@ _TIMESTAMP = pa.timestamp("us")
 
 def warm_kernels_in_background(
     params: ParameterSet, pings: Path | None = None, readings: Path | None = None
-) -> threading.Thread:
+) -> threading.Event:
     """Start loading the kernels: GPS and odometer if their input file (`pings`,
-    `readings`) has rows, the activity and daily kernels always."""
+    `readings`) has rows, then the activity and daily kernels. The event returned
+    is set once the GPS and odometer kernels are loaded."""
     gps, odometer = _has_rows(pings), _has_rows(readings)
+    telematics = threading.Event()
     thread = threading.Thread(
-        target=warm_up, args=(params, gps, odometer), name="mrv-kernel-warm-up", daemon=True
+        target=warm_up,
+        args=(params, gps, odometer, telematics),
+        name="mrv-kernel-warm-up",
+        daemon=True,
     )
     thread.start()
-    return thread
+    return telematics
 
 
-def warm_up(params: ParameterSet, gps: bool = True, odometer: bool = True) -> None:
-    """Run the GPS and odometer kernels over three made-up rows of one device, and
-    the activity and daily kernels over a swap, a charge and a day step."""
+def warm_up(
+    params: ParameterSet,
+    gps: bool = True,
+    odometer: bool = True,
+    telematics: threading.Event | None = None,
+) -> None:
+    """Run the GPS and odometer kernels over three made-up rows of one device (then
+    set `telematics`), and the activity and daily kernels over a swap, a charge
+    and a day step."""
     assignments = pa.table(
         {
             "device_id": ["D"],
@@ -73,6 +84,8 @@ def warm_up(params: ParameterSet, gps: bool = True, odometer: bool = True) -> No
             path = work / "readings.parquet"
             pq.write_table(pa.table({**rows, "odometer_km": [1.0, 1.5, 2.0], **where}), path)
             run_odometer_kernel(path, assignments, vehicles, params, work / "odometer")
+        if telematics is not None:
+            telematics.set()
         _warm_activity_and_daily(params, work)
 
 

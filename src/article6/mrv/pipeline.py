@@ -25,7 +25,8 @@ per-segment results, and counts of rejections, come back as Arrow tables.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -46,13 +47,12 @@ from article6.mrv.distance import (
 )
 from article6.mrv.energy import metered_energy, station_activity, station_energy
 from article6.mrv.engine import Engine, EngineName
-from article6.mrv.kernel_steps import start_kernels
-from article6.mrv.kernel_warm_up import warm_kernels_in_background
+from article6.mrv.kernel_steps import start_early_work, start_kernels
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import apply_identity_rules, union_all
 from article6.mrv.sampling import apply_sampling
 from article6.mrv.schema import SCHEMAS
-from article6.mrv.vintage import kernel_vintage_days, vintage_days
+from article6.mrv.vintage import load_vintage_days, vintage_days
 
 EPOCH = date(1970, 1, 1)
 KERNEL_RECORDS = ("gps_pings", "odometer_readings", "swap_events", "charge_sessions")
@@ -123,7 +123,11 @@ def run_pipeline(
     """
     # Building and compiling the expressions creates objects by the hundred
     # thousand: with the cycle collector on, about a tenth of a run's Python time.
-    with cycle_collection_paused(), tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch:
+    with (
+        cycle_collection_paused(),
+        nested_selects_kept(),
+        tempfile.TemporaryDirectory(prefix="article6-mrv-") as scratch,
+    ):
         runner = Engine(engine, spark_session, Path(scratch))
         try:
             use_kernels = kernels and engine == "duckdb"
@@ -139,6 +143,22 @@ def run_pipeline(
             )
         finally:
             runner.close()
+
+
+@contextmanager
+def nested_selects_kept() -> Iterator[None]:
+    """Ibis's merging of nested selects off for the block, and back as it was after.
+
+    The merge searches the whole expression graph at every step, a third of
+    the compilation time; the engines' optimizers flatten the nested selects
+    themselves, so the queries run the same.
+    """
+    fuse = ibis.options.sql.fuse_selects
+    ibis.options.sql.fuse_selects = False
+    try:
+        yield
+    finally:
+        ibis.options.sql.fuse_selects = fuse
 
 
 def _step(on_step: StepCallback | None, name: str) -> None:
@@ -163,10 +183,8 @@ def _run(
     # On DuckDB the GPS pings, odometer readings, swaps and charges go to the
     # streaming kernels whole (they drop duplicate keys themselves), whose
     # compiled code loads meanwhile; Spark runs the Ibis rules.
-    pings = staging_dir / "gps_pings.parquet"
-    readings = staging_dir / "odometer_readings.parquet"
-    warming = warm_kernels_in_background(params, pings, readings) if kernels else None
-    streamed = set(KERNEL_RECORDS) if warming is not None else set()
+    early = start_early_work(staging_dir, params) if kernels else None
+    streamed = set(KERNEL_RECORDS) if early is not None else set()
     names = [name for name in SCHEMAS if name not in streamed]
     raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
     categories = runner.read(categories_path)
@@ -175,18 +193,18 @@ def _run(
     cache = runner.materialize
     tables, dedup = apply_identity_rules(raw, params, cache)
     all_vehicle_ids = dedup["vehicles"].vehicle_id
-    if warming is not None:
+    if early is not None:
         collect_kernels = start_kernels(
             runner,
             staging_dir,
             tables,
             all_vehicle_ids,
             dedup["stations"].station_id,
+            categories,
             params,
-            first_day,
-            end_day,
+            (first_day, end_day, detail_dir is not None),
             scratch,
-            warming,
+            early,
         )
     else:
         evidence_table = cache(activity_evidence(tables, first_day, end_day), "evidence")
@@ -205,22 +223,12 @@ def _run(
         cache,
     )
     _step(on_step, "distance")
-    if warming is not None:
+    if early is not None:
         results = collect_kernels()
-        activity = results.activity
         rejected_parts += results.rejected
-        vintage = kernel_vintage_days(
-            runner,
-            tables.vehicles,
-            categories,
-            results.steps,
-            results.gps,
-            results.evidence,
-            params,
-            first_day,
-            end_day,
-            keep_days=detail_dir is not None,
-        )
+        # Asked for before waiting on the daily kernel, so the engine builds it meanwhile.
+        energy = station_energy(meters, tables, results.activity, first_day, end_day, params, cache)
+        vintage = load_vintage_days(runner, results.daily.result())
     else:
         gps = gps_daily(dedup["gps_pings"], tables, params, cache)
         odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
@@ -229,7 +237,7 @@ def _run(
         # The credited days are read once (by the vehicle totals; a detail
         # folder reads them again): stored, they would cost more than they save.
         vintage = vintage_days(dist, tables.vehicles, first_day, end_day)
-    energy = station_energy(meters, tables, activity, first_day, end_day, params, cache)
+        energy = station_energy(meters, tables, activity, first_day, end_day, params, cache)
     _step(on_step, "vehicles")
     vehicle_year = runner.materialize(
         _vehicle_year(vintage.totals, tables.vehicles, categories, first_day, end_day, params),

@@ -14,16 +14,13 @@ streaming kernels' results.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
-from article6.mrv.daily_kernel import VEHICLE_COLUMNS, run_daily_kernel
+from article6.mrv.daily_kernel import VEHICLE_COLUMNS, DailyResult
 from article6.mrv.distance import DistanceTables
 from article6.mrv.engine import Engine
-from article6.mrv.params import ParameterSet
 from article6.mrv.quality import union_all
 from article6.mrv.reasons import ReasonCode
 
@@ -120,21 +117,8 @@ def vehicle_totals(
     return out.left_join(tele, "vehicle_id").drop("vehicle_id_right")
 
 
-def kernel_vintage_days(
-    runner: Engine,
-    vehicles: ir.Table,
-    categories: ir.Table,
-    steps: Path,
-    gps: Path,
-    evidence: pa.Table,
-    params: ParameterSet,
-    first_day: int,
-    end_day: int,
-    keep_days: bool,
-) -> VintageDays:
-    """``vintage_days`` by the daily kernel, from the odometer kernel's day steps
-    (`steps`), the GPS kernel's daily distances (`gps`, Arrow files) and the
-    activity kernel's evidence."""
+def kernel_vehicles(vehicles: ir.Table, categories: ir.Table) -> ir.Table:
+    """What the daily kernel needs of each accepted vehicle (``VEHICLE_COLUMNS``)."""
     service = _service(vehicles)
     cats = categories.select(
         _cat=categories.category,
@@ -143,24 +127,18 @@ def kernel_vintage_days(
     )
     joined = vehicles.select("vehicle_id", "category").join(service, "vehicle_id")
     joined = joined.join(cats, joined.category == cats._cat)
-    columns = joined.select(
+    return joined.select(
         vehicle_id=joined.vehicle_id,
         max_daily_km=joined.max_daily_km,
         sec_max_kwh_per_km=joined.sec_max_kwh_per_km,
         er_day=joined._er,
         start_day=joined._start,
         stop_day=joined._stop,
-    )
-    result = run_daily_kernel(
-        runner.to_arrow(columns).select(list(VEHICLE_COLUMNS)),
-        pa.ipc.open_file(steps).read_all(),
-        pa.ipc.open_file(gps).read_all(),
-        evidence,
-        params,
-        first_day,
-        end_day,
-        keep_days,
-    )
+    ).select(*VEHICLE_COLUMNS)
+
+
+def load_vintage_days(runner: Engine, result: DailyResult) -> VintageDays:
+    """``vintage_days`` from the daily kernel's result, as engine tables."""
     return VintageDays(
         totals=runner.load_arrow(result.totals, "vehicle_totals"),
         rejected_days=runner.load_arrow(result.rejected_days, "rejected_days"),
