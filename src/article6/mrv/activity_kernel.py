@@ -38,6 +38,7 @@ from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
 
 SWAPS, CHARGES = "swap_events", "charge_sessions"
+BATCH_ROWS = 1 << 20
 # Reason of each row code, in the order of precedence of ``quality``'s rules.
 OK, DUPLICATE, UNKNOWN_STATION, STATION_EXCLUDED, UNKNOWN_VEHICLE, VEHICLE_EXCLUDED = range(6)
 REASONS = pa.array(
@@ -383,9 +384,18 @@ def _decoded(table: pa.Table) -> pa.Table:
 
 
 def _row_groups(path: Path, columns: list[str]) -> Iterator[pa.Table]:
+    """Consecutive row groups of about ``BATCH_ROWS`` rows together: each batch costs
+    a dozen handovers of the interpreter lock, each a wait while the engine's
+    expressions are being compiled."""
     reader = pq.ParquetFile(path, read_dictionary=[c for c in columns if c in _DICTIONARIES])
+    groups: list[int] = []
+    rows = 0
     for group in range(reader.num_row_groups):
-        yield reader.read_row_group(group, columns=columns)
+        groups.append(group)
+        rows += reader.metadata.row_group(group).num_rows
+        if rows >= BATCH_ROWS or group == reader.num_row_groups - 1:
+            yield reader.read_row_groups(groups, columns=columns)
+            groups, rows = [], 0
 
 
 def _repeated_keys(path: Path, key: str) -> pa.Array | None:

@@ -53,9 +53,9 @@ def warm_up(
     odometer: bool = True,
     telematics: threading.Event | None = None,
 ) -> None:
-    """Run the GPS and odometer kernels over three made-up rows of one device (then
-    set `telematics`), and the activity and daily kernels over a swap, a charge
-    and a day step."""
+    """Run the activity kernel over two swaps and two charges, the GPS and odometer
+    kernels over three made-up rows of one device (then set `telematics`), and the
+    daily kernel over a few days."""
     assignments = pa.table(
         {
             "device_id": ["D"],
@@ -75,6 +75,8 @@ def warm_up(
     lon = (params.boundary_lon_min + params.boundary_lon_max) / 2
     with tempfile.TemporaryDirectory(prefix="article6-mrv-warm-up-") as scratch:
         work = Path(scratch)
+        # The activity kernel's first pass starts with the run; the others later.
+        evidence = _warm_activity(work)
         if gps:
             path = work / "pings.parquet"
             pings = {**rows, "lat": [lat, lat + 0.001, lat + 0.002], "lon": [lon] * 3, **where}
@@ -86,10 +88,11 @@ def warm_up(
             run_odometer_kernel(path, assignments, vehicles, params, work / "odometer")
         if telematics is not None:
             telematics.set()
-        _warm_activity_and_daily(params, work)
+        _warm_daily(params, evidence)
 
 
-def _warm_activity_and_daily(params: ParameterSet, work: Path) -> None:
+def _warm_activity(work: Path) -> pa.Table:
+    """Run the activity kernel over two swaps and two charges; its evidence."""
     ts = pa.array([_START, _START + timedelta(days=1)], _TIMESTAMP)
     where = {SOURCE_FILE: ["warm-up"] * 2, SOURCE_ROW: pa.array([1, 2], pa.int64())}
     # Keys out of order, so the rows of a repeated key are ranked too.
@@ -122,8 +125,16 @@ def _warm_activity_and_daily(params: ParameterSet, work: Path) -> None:
         known_stations=frozenset({"S"}),
         capacity_kwh={"B": 2.0},
     )
-    first = (_START.date() - date(1970, 1, 1)).days
-    activity = run_activity_kernel(work, reference, first, first + 365)
+    first = _first_day()
+    return run_activity_kernel(work, reference, first, first + 365).evidence
+
+
+def _first_day() -> int:
+    return (_START.date() - date(1970, 1, 1)).days
+
+
+def _warm_daily(params: ParameterSet, evidence: pa.Table) -> None:
+    first = _first_day()
     vehicles = pa.table(
         {
             "vehicle_id": ["V"],
@@ -144,7 +155,7 @@ def _warm_activity_and_daily(params: ParameterSet, work: Path) -> None:
         }
     )
     gps = pa.table({"vehicle_id": ["V"], "day": pa.array([first], pa.int64()), "gps_km": [1.0]})
-    run_daily_kernel(vehicles, steps, gps, activity.evidence, params, first, first + 365)
+    run_daily_kernel(vehicles, steps, gps, evidence, params, first, first + 365)
 
 
 def _has_rows(path: Path | None) -> bool:
