@@ -19,7 +19,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from article6.mrv.activity_duckdb import activity_reference, load_activity
-from article6.mrv.activity_kernel import RepeatedKeys, repeated_keys, run_activity_kernel
+from article6.mrv.activity_io import RepeatedKeys, repeated_keys
+from article6.mrv.activity_kernel import run_activity_kernel
 from article6.mrv.daily_kernel import DailyKernel, DailyResult
 from article6.mrv.energy import StationActivity
 from article6.mrv.engine import Engine

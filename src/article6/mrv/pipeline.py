@@ -6,19 +6,22 @@ Spark (``engine``). The steps, in order:
 1. identity rules and duplicate keys (``quality``);
 2. station energy with meter, calibration and invoice rules (``energy``),
    and the activity evidence (swaps and charges) of each vehicle-day;
-3. daily distance per vehicle with its quality rules (``distance``); on
-   DuckDB the odometer readings and GPS pings stream through compiled
-   kernels that give the same rows (``odometer_duckdb``, ``gps_duckdb``),
-   while the engine builds the tables of step 2;
+3. daily distance per vehicle with its quality rules (``distance``);
 4. per vehicle-year: days inside the service window and after the ER-rights
-   date only (E1), activity evidence, imputed share limits; vehicles without
-   telematics credited from odometer survey samples (E9, ``sampling``);
+   date only (E1, ``vintage``), activity evidence, imputed share limits;
+   vehicles without telematics credited from odometer survey samples (E9,
+   ``sampling``);
 5. per segment: the energy-consistency cap (E2) and SEC plausibility;
    a segment with no metered energy charges off-meter, so its distance is
    charged at SEC_max (E5 unmetered term) instead of being capped;
 6. per vehicle BE (E3, E4) and per station PE (E5).
 
-Everything large stays inside the engine; only per-vehicle, per-station and
+On DuckDB the readings, pings, swaps and charges and the vehicle-days of
+steps 2 to 4 go through compiled kernels that give the same rows
+(``kernel_steps``), in threads beside the engine, which meanwhile builds the
+other tables.
+
+Everything large stays inside the engine and the kernels; only per-vehicle, per-station and
 per-segment results, and counts of rejections, come back as Arrow tables.
 """
 
