@@ -9,9 +9,9 @@ but without their hash aggregates over millions of string keys:
 the records are read in stored order, a duplicate key known from a first
 pass over the keys alone (``activity_io``); ids are looked up through each
 batch's dictionary (a few thousand entries), not row by row, and energy is
-summed per vehicle-day by counting rows out by vehicle.
+left per event, for the daily kernel to sum per vehicle-day.
 
-Memory grows with the accepted events of the vintage (14 bytes each) and the
+Memory grows with the accepted events of the vintage (16 bytes each) and the
 rows held back, not with the files.
 """
 
@@ -75,7 +75,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class ActivityResult:
-    """``evidence``: vehicle_id, day, energy_kwh; ``served``: station_id of stations
+    """``evidence``: vehicle_id, day, energy_kwh of each accepted swap and charge of
+    a project vehicle (the daily kernel sums them per day); ``served``: station_id of stations
     with accepted project activity; ``non_project``: station_id, non_project_kwh;
     ``by_mode``: station_id, _mode, _kwh of project charges; ``rejected``: the
     quarantine rows. All within the vintage but the quarantine."""
@@ -93,7 +94,7 @@ class _Sums:
 
     reference: Reference
     vehicle: list[NDArray[np.int32]] = field(default_factory=list)
-    day: list[NDArray[np.int16]] = field(default_factory=list)
+    day: list[NDArray[np.int32]] = field(default_factory=list)
     energy: list[NDArray[np.float64]] = field(default_factory=list)
     served: NDArray[np.bool_] = field(init=False)
     non_project_kwh: NDArray[np.float64] = field(init=False)
@@ -132,7 +133,7 @@ def run_activity_kernel(
     path = staging_dir / f"{CHARGES}.parquet"
     for batch, duplicate in batches(path, CHARGES, _CHARGE_COLUMNS, repeated[CHARGES]):
         _charges(batch, duplicate, lookup, sums, first_day, end_day)
-    return _result(sums, first_day, end_day)
+    return _result(sums)
 
 
 _SWAP_COLUMNS = ["station_id", "vehicle_id", "battery_in_id", "ts", "soc_out_pct", "soc_in_pct"]
@@ -233,7 +234,7 @@ def _swaps(
     station = _take(station_code, station_index, -1)
     # An event of no vehicle or station (the schema requires both) adds nothing.
     inside &= (vehicle >= 0) & (station >= 0)
-    _add_evidence(sums, vehicle[inside], day[inside] - first_day, energy[inside])
+    _add_evidence(sums, vehicle[inside], day[inside], energy[inside])
     sums.served[station[inside]] = True
 
 
@@ -261,7 +262,7 @@ def _charges(
     inside &= station >= 0  # a session of no station (the schema requires one) adds nothing
     energy = batch.column("energy_kwh").to_numpy()
     project = inside & (vehicle >= 0)
-    _add_evidence(sums, vehicle[project], day[project] - first_day, energy[project])
+    _add_evidence(sums, vehicle[project], day[project], energy[project])
     sums.served[station[project]] = True
     modes = len(sums.mode_names)
     slot = station[project] * modes + sums.vehicle_mode[vehicle[project]]
@@ -277,7 +278,7 @@ def _add_evidence(
     sums: _Sums, vehicle: NDArray[np.int64], day: NDArray[np.int64], energy: NDArray[np.float64]
 ) -> None:
     sums.vehicle.append(vehicle.astype(np.int32))
-    sums.day.append(day.astype(np.int16))
+    sums.day.append(day.astype(np.int32))
     sums.energy.append(np.ascontiguousarray(energy, np.float64))
 
 
@@ -321,25 +322,24 @@ def _reject(batch: pa.Table, reason: NDArray[np.int8], record_type: str, sums: _
     )
 
 
-def _result(sums: _Sums, first_day: int, end_day: int) -> ActivityResult:
+def _result(sums: _Sums) -> ActivityResult:
     reference = sums.reference
     names = pa.array(reference.vehicles, pa.string())
-    if sums.vehicle:
-        vehicle, day, energy = a.vehicle_day_sums(
-            np.concatenate(sums.vehicle),
-            np.concatenate(sums.day).astype(np.int64) + first_day,
-            np.concatenate(sums.energy),
-            len(reference.vehicles),
-            first_day,
-            end_day - first_day,
-        )
-    else:
-        vehicle, day, energy = np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0)
+
+    def joined(parts: list[NDArray[Any]], kind: type[np.generic]) -> NDArray[Any]:
+        """The parts as one array; each part is let go at once, so at most one column
+        is held twice."""
+        whole = np.concatenate(parts) if parts else np.zeros(0, kind)
+        parts.clear()
+        return whole
+
     evidence = pa.table(
         {
-            "vehicle_id": pa.DictionaryArray.from_arrays(pa.array(vehicle), names),
-            "day": pa.array(day, pa.int64()),
-            "energy_kwh": pa.array(energy, pa.float64()),
+            "vehicle_id": pa.DictionaryArray.from_arrays(
+                pa.array(joined(sums.vehicle, np.int32)), names
+            ),
+            "day": pa.array(joined(sums.day, np.int32)),
+            "energy_kwh": pa.array(joined(sums.energy, np.float64)),
         }
     )
     stations = np.array(reference.stations, object)

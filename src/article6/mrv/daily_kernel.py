@@ -12,7 +12,9 @@ pipeline's ``_vintage_days`` and ``vehicle_totals``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -81,15 +83,13 @@ def run_daily_kernel(
 ) -> DailyResult:
     """Credited days and totals of the vintage [first_day, end_day) (see ``DailyKernel``)."""
     kernel = DailyKernel(vehicles, params, first_day, end_day, keep_days)
-    kernel.add_steps(steps)
-    kernel.add_gps(gps)
-    kernel.add_evidence(evidence)
+    kernel.add_steps(steps.to_batches(), steps.num_rows)
+    kernel.add_gps(gps.to_batches(), gps.num_rows)
+    kernel.add_evidence(evidence.to_batches(), evidence.num_rows)
     return kernel.run()
 
 
-I64 = NDArray[np.int64]
-F64 = NDArray[np.float64]
-EMPTY_INTS, EMPTY_FLOATS = np.zeros(0, np.int64), np.zeros(0, np.float64)
+Batches = Iterable[pa.RecordBatch]
 
 
 class DailyKernel:
@@ -127,37 +127,81 @@ class DailyKernel:
             keep_days,
         )
         self.telematics = np.zeros(len(self.names), np.bool_)
-        self.steps: tuple[I64, I64, I64, F64] = (EMPTY_INTS,) * 3 + (EMPTY_FLOATS,)
-        self.gps: tuple[I64, I64, F64] = (EMPTY_INTS, EMPTY_INTS, EMPTY_FLOATS)
-        self.evidence: tuple[I64, I64, F64] = (EMPTY_INTS, EMPTY_INTS, EMPTY_FLOATS)
+        self.code_of = {name: code for code, name in enumerate(self.names.to_pylist())}
+        empty_ints, empty_floats = _frozen(np.zeros(0, np.int32)), _frozen(np.zeros(0))
+        self.no_steps = (empty_ints, empty_ints, empty_ints, empty_floats)
+        self.no_days = (empty_ints, empty_ints, empty_floats)
+        self.steps, self.gps, self.evidence = self.no_steps, self.no_days, self.no_days
 
-    def add_steps(self, steps: pa.Table) -> None:
-        vehicle, rows = _codes(steps, self.names)
-        day = _ints(steps.column("day"))[rows]
-        gap = _ints(steps.column("gap").fill_null(0))[rows]
-        self.steps = (vehicle, day, gap, _floats(steps, "delta_km", fill=0.0)[rows])
+    def add_steps(self, steps: Batches, rows: int) -> None:
+        vehicle, day, gap, delta = self._rows(steps, rows, ("day", "gap"), ("delta_km",))
+        self.steps = (vehicle, day, gap, delta)
         self._reported(vehicle, day)
 
-    def add_gps(self, gps: pa.Table) -> None:
-        vehicle, rows = _codes(gps, self.names)
-        day = _ints(gps.column("day"))[rows]
-        self.gps = (vehicle, day, _floats(gps, "gps_km")[rows])
+    def add_gps(self, gps: Batches, rows: int) -> None:
+        vehicle, day, km = self._rows(gps, rows, ("day",), ("gps_km",))
+        self.gps = (vehicle, day, km)
         self._reported(vehicle, day)
 
-    def add_evidence(self, evidence: pa.Table) -> None:
-        vehicle, rows = _codes(evidence, self.names)
-        day = _ints(evidence.column("day"))[rows]
-        self.evidence = (vehicle, day, _floats(evidence, "energy_kwh")[rows])
+    def add_evidence(self, evidence: Batches, rows: int) -> None:
+        """Activity evidence, a row per swap or charge (summed per day by the kernel)."""
+        vehicle, day, energy = self._rows(evidence, rows, ("day",), ("energy_kwh",))
+        self.evidence = (vehicle, day, energy)
 
-    def _reported(self, vehicle: NDArray[np.int64], day: NDArray[np.int64]) -> None:
+    def _rows(
+        self, batches: Batches, rows: int, ints: tuple[str, ...], floats: tuple[str, ...]
+    ) -> tuple[NDArray[Any], ...]:
+        """Each row's vehicle code, then the `ints` (as int32) and `floats` columns,
+        empty values as 0, rows of vehicles not in the kernel left out.
+
+        Filled batch by batch (`rows` in all) into arrays of their final size: a
+        national fleet's tables are large, and a whole column at a time would hold
+        them twice. The
+        arrays are read-only, as Arrow's viewed without a copy are: numba
+        compiles read-only arrays as another type, so all are, always.
+        """
+        out = [np.empty(rows, np.int32) for _ in range(1 + len(ints))]
+        out += [np.empty(rows, np.float64) for _ in floats]
+        at = 0
+        # The batches of one table share their dictionary: it is looked up once.
+        lookups: dict[tuple[int, int], NDArray[np.int32]] = {}
+        for batch in batches:
+            code = self._codes(batch.column("vehicle_id"), lookups)
+            keep = code >= 0
+            kept = int(np.count_nonzero(keep))
+            values = [code] + [_values(batch.column(name)) for name in (*ints, *floats)]
+            for target, source in zip(out, values, strict=True):
+                target[at : at + kept] = source if kept == code.shape[0] else source[keep]
+            at += kept
+        return tuple(_frozen(column[:at]) for column in out)
+
+    def _codes(
+        self, column: pa.Array, lookups: dict[tuple[int, int], NDArray[np.int32]]
+    ) -> NDArray[np.int32]:
+        """Each row's vehicle code (position in the kernel's vehicles), -1 if none;
+        `lookups` holds the codes of dictionaries already seen (by buffer, while the
+        table holding them is alive)."""
+        if not pa.types.is_dictionary(column.type):
+            found = pc.index_in(column, value_set=self.names).fill_null(-1)
+            return np.asarray(found.to_numpy(), np.int32)
+        words = column.dictionary
+        key = (words.buffers()[-1].address if len(words) else 0, len(words))
+        lookup = lookups.get(key)
+        if lookup is None:
+            codes = [self.code_of.get(word, -1) for word in words.to_pylist()]
+            lookup = lookups[key] = np.array([*codes, -1], np.int32)
+        return lookup[np.asarray(column.indices.fill_null(-1).to_numpy(), np.int64)]
+
+    def _reported(self, vehicle: NDArray[np.int32], day: NDArray[np.int32]) -> None:
         """Vehicles with readings or pings in the vintage."""
         self.telematics[vehicle[(day >= self.first_day) & (day < self.end_day)]] = True
 
     def run(self) -> DailyResult:
+        inputs = (self.steps, self.gps, self.evidence)
+        # Let a national fleet's inputs go as soon as the walk is done.
+        self.steps, self.gps, self.evidence = self.no_steps, self.no_days, self.no_days
         days, rejected, totals_f, totals_i = n.vehicle_days(
-            self.steps,
-            self.gps,
-            self.evidence,
+            *inputs,
             np.ascontiguousarray(self.floats),
             np.ascontiguousarray(self.ints),
             self.first_day,
@@ -179,29 +223,21 @@ class DailyKernel:
         )
 
 
-def _codes(table: pa.Table, names: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Each row's vehicle code (position in `names`) and the rows of known vehicles."""
-    column = table.column("vehicle_id").combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        per_entry = pc.index_in(column.dictionary, value_set=names).fill_null(-1)
-        lookup = np.append(np.asarray(per_entry.to_numpy(), np.int64), -1)
-        index = np.asarray(column.indices.fill_null(-1).to_numpy(), np.int64)
-        code = lookup[index]
-    else:
-        code = np.asarray(pc.index_in(column, value_set=names).fill_null(-1).to_numpy(), np.int64)
-    rows = np.flatnonzero(code >= 0)
-    return code[rows], rows
-
-
 def _ints(column: pa.ChunkedArray | pa.Array) -> NDArray[np.int64]:
     return np.asarray(column.to_numpy(), np.int64)
 
 
-def _floats(table: pa.Table, name: str, fill: float | None = None) -> NDArray[np.float64]:
-    column = table.column(name)
-    if fill is not None:
-        column = column.fill_null(fill)
-    return np.asarray(column.to_numpy(), np.float64)
+def _floats(table: pa.Table, name: str) -> NDArray[np.float64]:
+    return np.asarray(table.column(name).to_numpy(), np.float64)
+
+
+def _values(column: pa.Array) -> NDArray[Any]:
+    return np.asarray((column.fill_null(0) if column.null_count else column).to_numpy())
+
+
+def _frozen(values: NDArray[Any]) -> NDArray[Any]:
+    values.flags.writeable = False
+    return values
 
 
 def _totals(

@@ -39,14 +39,14 @@ DAYS, MISMATCH_DAYS, EVIDENCE_DAYS, EVIDENCE_FIRST, EVIDENCE_LAST = range(5)
 
 
 @compiled
-def by_vehicle(vehicle: I64, vehicles: int) -> tuple[I64, I64]:
+def by_vehicle(vehicle: I32, vehicles: int) -> tuple[I64, I32]:
     """Rows counted out by vehicle: each vehicle's start in the order, and the order."""
     starts = np.zeros(vehicles + 1, np.int64)
     for v in vehicle:
         starts[v + 1] += 1
     for v in range(vehicles):
         starts[v + 1] += starts[v]
-    order = np.empty(vehicle.shape[0], np.int64)
+    order = np.empty(vehicle.shape[0], np.int32)
     fill = starts[:-1].copy()
     for i in range(vehicle.shape[0]):
         v = vehicle[i]
@@ -65,9 +65,9 @@ def _grown(values: NDArray[Any], used: int, room: int) -> NDArray[Any]:
 
 @compiled
 def vehicle_days(
-    steps: tuple[I64, I64, I64, F64],
-    gps: tuple[I64, I64, F64],
-    evidence: tuple[I64, I64, F64],
+    steps: tuple[I32, I32, I32, F64],
+    gps: tuple[I32, I32, F64],
+    evidence: tuple[I32, I32, F64],
     floats: F64,
     ints: I64,
     first_day: int,
@@ -78,9 +78,9 @@ def vehicle_days(
 
     `steps`: vehicle, day, gap (0 on a vehicle's first day with readings),
     delta_km of the odometer's day steps; `gps`: vehicle, day, gps_km;
-    `evidence`: vehicle, day, energy_kwh; `floats`, `ints`: per-vehicle
-    parameters; `settings`: gap_fill_max_days, p10 window, lookback days,
-    tolerance, and whether to return the credited days (else none).
+    `evidence`: vehicle, day, energy_kwh of each swap or charge; `floats`,
+    `ints`: per-vehicle parameters; `settings`: gap_fill_max_days, p10 window,
+    lookback days, tolerance, and whether to return the credited days.
     """
     gap_fill, window, lookback, tolerance, keep_days = settings
     # Unpacked once: an array taken out of a tuple in the loop costs two atomic
@@ -146,7 +146,7 @@ def vehicle_days(
             i = ev_order[j]
             d = ev_day[i] - origin
             if 0 <= d < width:
-                energy[d] = ev_energy[i]
+                energy[d] += ev_energy[i]  # one row per swap or charge
                 has_ev[d] = True
                 lo, hi = min(lo, d), max(hi, d)
         er, start, stop = ints[v, ER_DAY], ints[v, START_DAY], ints[v, STOP_DAY]
@@ -250,6 +250,7 @@ def vehicle_days(
             odo_imputed[d] = False
             has_gps[d] = False
             has_ev[d] = False
+            energy[d] = 0.0
     return (
         (
             d_veh[:n_days],

@@ -10,13 +10,14 @@ Their quarantines and results become engine tables when collected.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from article6.mrv.activity_duckdb import activity_reference, load_activity
 from article6.mrv.activity_io import RepeatedKeys, repeated_keys
@@ -117,13 +118,14 @@ def start_kernels(
                 work_dir / "odometer",
                 con=odometer_con,
             )
-        daily.add_gps(pa.ipc.open_file(gps.daily).read_all())
-        daily.add_steps(pa.ipc.open_file(odometer.steps).read_all())
+        daily.add_gps(*_batches(gps.daily))
+        daily.add_steps(*_batches(odometer.steps))
         return gps, odometer
 
     def vehicle_days() -> DailyResult:
         telematics_job.result()
-        daily.add_evidence(activity_job.result().evidence)
+        evidence = activity_job.result().evidence
+        daily.add_evidence(evidence.to_batches(), evidence.num_rows)
         return daily.run()
 
     workers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mrv-kernel")
@@ -150,3 +152,10 @@ def start_kernels(
         )
 
     return collect
+
+
+def _batches(path: Path) -> tuple[Iterator[pa.RecordBatch], int]:
+    """A kernel's Arrow file a batch at a time, and its rows: only the daily kernel's
+    compact copy of the rows stays in memory, not the file."""
+    data = pads.dataset(str(path), format="ipc")
+    return data.to_batches(), data.count_rows()
