@@ -191,8 +191,7 @@ def _identity(staging: Path, params: ParameterSet, scratch: Path) -> tuple[Engin
     }
     tables, _ = apply_identity_rules(raw, params, engine.materialize)
     engine.settle()
-    if warming is not None:
-        warming.join()
+    warming.thread.join()
     return engine, tables
 
 

@@ -57,7 +57,7 @@ class EarlyWork:
 def start_early_work(staging_dir: Path, params: ParameterSet) -> EarlyWork:
     loaded = warm_kernels_in_background(
         params, staging_dir / "gps_pings.parquet", staging_dir / "odometer_readings.parquet"
-    )
+    ).telematics
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrv-keys")
     keys = worker.submit(repeated_keys, staging_dir)
     worker.shutdown(wait=False)

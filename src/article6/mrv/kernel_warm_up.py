@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -29,12 +30,19 @@ _START = datetime(2025, 1, 1)
 _TIMESTAMP = pa.timestamp("us")
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    """The warm-up thread, and an event set once the GPS and odometer kernels are loaded."""
+
+    thread: threading.Thread
+    telematics: threading.Event
+
+
 def warm_kernels_in_background(
     params: ParameterSet, pings: Path | None = None, readings: Path | None = None
-) -> threading.Event:
-    """Start loading the kernels: GPS and odometer if their input file (`pings`,
-    `readings`) has rows, then the activity and daily kernels. The event returned
-    is set once the GPS and odometer kernels are loaded."""
+) -> WarmUp:
+    """Start loading the kernels: the activity kernel, GPS and odometer if their
+    input file (`pings`, `readings`) has rows, then the daily kernel."""
     gps, odometer = _has_rows(pings), _has_rows(readings)
     telematics = threading.Event()
     thread = threading.Thread(
@@ -44,7 +52,7 @@ def warm_kernels_in_background(
         daemon=True,
     )
     thread.start()
-    return telematics
+    return WarmUp(thread, telematics)
 
 
 def warm_up(
