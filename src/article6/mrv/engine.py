@@ -249,22 +249,20 @@ class Engine:
             self._session.sql(sql).write.mode("overwrite").parquet(str(path))
 
     def close(self) -> None:
-        """Drop what this run created; the Spark session itself is left running."""
+        """Drop what this run created (on DuckDB, the database); a Spark session is left running."""
         if self._builder is not None:
             # A run that failed has reported its error; tables still being
             # created are waited for only so they can be dropped.
             self._builder.shutdown(wait=True)
             self._pending.clear()
             self._building.clear()
-        for table_name in self._created:
-            if self.name == "duckdb":
-                self.con.raw_sql(f'DROP TABLE IF EXISTS "{table_name}"')
-            else:
+        if self.name == "spark":
+            for table_name in self._created:
                 self._session.catalog.dropTempView(table_name)
+        # The DuckDB database is this run's own, in memory: closing it drops
+        # every table and view at once.
         self._created.clear()
         if self.name == "duckdb":
-            for view in self._views:
-                self.con.raw_sql(f'DROP VIEW IF EXISTS "{view}"')
             self._views.clear()
             for con in self._cursors:
                 con.close()

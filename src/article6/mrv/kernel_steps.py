@@ -21,13 +21,13 @@ import pyarrow.dataset as pads
 
 from article6.mrv.activity_duckdb import activity_reference, load_activity
 from article6.mrv.activity_io import RepeatedKeys, repeated_keys
-from article6.mrv.activity_kernel import run_activity_kernel
+from article6.mrv.activity_kernel import ActivityResult, run_activity_kernel
 from article6.mrv.daily_kernel import DailyKernel, DailyResult
 from article6.mrv.energy import StationActivity
 from article6.mrv.engine import Engine
 from article6.mrv.gps_duckdb import kernel_rejections
 from article6.mrv.gps_kernel import GpsKernelFiles, run_gps_kernel
-from article6.mrv.kernel_warm_up import warm_kernels_in_background
+from article6.mrv.kernel_warm_up import has_rows, warm_kernels_in_background
 from article6.mrv.odometer_kernel import OdometerKernelFiles, run_odometer_kernel
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import QualityTables
@@ -98,17 +98,23 @@ def start_kernels(
     )
     gps_con, odometer_con = runner.cursor(), runner.cursor()
 
-    def telematics() -> tuple[GpsKernelFiles, OdometerKernelFiles]:
+    pings = staging_dir / "gps_pings.parquet"
+    with_pings = has_rows(pings)
+
+    def telematics() -> tuple[GpsKernelFiles | None, OdometerKernelFiles]:
         early.loaded.wait()  # the compiled passes, loaded
+        gps = None
         with gps_con:
-            gps = run_gps_kernel(
-                staging_dir / "gps_pings.parquet",
-                assignments.drop_columns("odometer_offset_km"),
-                vehicles,
-                params,
-                work_dir / "gps",
-                con=gps_con,
-            )
+            if with_pings:  # most fleets report no pings: nothing to start
+                gps = run_gps_kernel(
+                    pings,
+                    assignments.drop_columns("odometer_offset_km"),
+                    vehicles,
+                    params,
+                    work_dir / "gps",
+                    con=gps_con,
+                )
+                daily.add_gps(*_batches(gps.daily))
         with odometer_con:
             odometer = run_odometer_kernel(
                 staging_dir / "odometer_readings.parquet",
@@ -118,38 +124,40 @@ def start_kernels(
                 work_dir / "odometer",
                 con=odometer_con,
             )
-        daily.add_gps(*_batches(gps.daily))
         daily.add_steps(*_batches(odometer.steps))
         return gps, odometer
 
+    def activity() -> ActivityResult:
+        result = run_activity_kernel(
+            staging_dir, reference, first_day, end_day, early.keys.result()
+        )
+        # Handed to the daily kernel here, beside the telematics kernels' rows.
+        daily.add_evidence(result.evidence.to_batches(), result.evidence.num_rows)
+        return result
+
     def vehicle_days() -> DailyResult:
         telematics_job.result()
-        evidence = activity_job.result().evidence
-        daily.add_evidence(evidence.to_batches(), evidence.num_rows)
+        activity_job.result()
         return daily.run()
 
     workers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mrv-kernel")
     telematics_job = workers.submit(telematics)
-    activity_job = workers.submit(
-        lambda: run_activity_kernel(staging_dir, reference, first_day, end_day, early.keys.result())
-    )
+    activity_job = workers.submit(activity)
     daily_job = workers.submit(vehicle_days)
     workers.shutdown(wait=False)
 
     def collect() -> KernelResults:
         gps, odometer = telematics_job.result()
         _, activity, activity_rejected = load_activity(runner, activity_job.result())
-        gps_rejected = runner.read_arrow(gps.rejected)
         odometer_rejected = runner.read_arrow(odometer.rejected)
-        return KernelResults(
-            activity=activity,
-            rejected=[
-                activity_rejected,
-                kernel_rejections(gps_rejected, "gps_pings", "lat"),
-                kernel_rejections(odometer_rejected, "odometer_readings", "odometer_km"),
-            ],
-            daily=daily_job,
-        )
+        rejected = [
+            activity_rejected,
+            kernel_rejections(odometer_rejected, "odometer_readings", "odometer_km"),
+        ]
+        if gps is not None:
+            gps_rejected = runner.read_arrow(gps.rejected)
+            rejected.append(kernel_rejections(gps_rejected, "gps_pings", "lat"))
+        return KernelResults(activity=activity, rejected=rejected, daily=daily_job)
 
     return collect
 

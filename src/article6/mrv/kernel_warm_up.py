@@ -43,7 +43,7 @@ def warm_kernels_in_background(
 ) -> WarmUp:
     """Start loading the kernels: the activity kernel, GPS and odometer if their
     input file (`pings`, `readings`) has rows, then the daily kernel."""
-    gps, odometer = _has_rows(pings), _has_rows(readings)
+    gps, odometer = has_rows(pings), has_rows(readings)
     telematics = threading.Event()
     thread = threading.Thread(
         target=warm_up,
@@ -166,5 +166,6 @@ def _warm_daily(params: ParameterSet, evidence: pa.Table) -> None:
     run_daily_kernel(vehicles, steps, gps, evidence, params, first, first + 365)
 
 
-def _has_rows(path: Path | None) -> bool:
+def has_rows(path: Path | None) -> bool:
+    """Whether a staged file exists and holds any row (from its metadata alone)."""
     return path is not None and path.exists() and pq.ParquetFile(path).metadata.num_rows > 0
