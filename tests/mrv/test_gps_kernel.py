@@ -271,10 +271,11 @@ def test_stored_batches_give_the_file_as_written(tmp_path: Path) -> None:
 WARM_UP_CHECK = """
 from pathlib import Path
 from article6.mrv import activity_numba as a, daily_numba as d, gps_numba as k, odometer_numba as o
+from article6.mrv import meter_kernel as m
 from article6.mrv.kernel_warm_up import warm_up
 from article6.mrv.params import load_parameter_set
 passes = (k.device_rows, k.vehicle_rows, k.flush, o.vehicle_rows, o.flush,
-          a.not_above_running_max, a.local_days, d.vehicle_days)
+          a.not_above_running_max, a.local_days, d.vehicle_days, m.meter_walk)
 before = [len(f.signatures) for f in passes]
 warm_up(load_parameter_set(Path(r"{params}")))
 print(before, [len(f.signatures) for f in passes])
@@ -286,5 +287,5 @@ def test_warm_up_loads_every_compiled_pass() -> None:
     script = WARM_UP_CHECK.format(params=ROOT / "params" / "khm-emoto-v1.toml")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     before, after = out.stdout.strip().split("] [")
-    assert before == "[0, 0, 0, 0, 0, 0, 0, 0"
+    assert before == "[0, 0, 0, 0, 0, 0, 0, 0, 0"
     assert "0" not in after.strip("]").split(", ")

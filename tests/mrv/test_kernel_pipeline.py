@@ -1,7 +1,8 @@
 """A DuckDB run through the compiled kernels gives the results of the Ibis rules.
 
 The fleet is simulated across the turn of the vintage with GPS, untracked
-vehicles read by survey and faults of every kind, so the comparison covers
+vehicles read by survey and faults of every kind (and repeated meter readings,
+failed and missing calibrations), so the comparison covers
 gap and evidence filling (with observed days of the year before), GPS and
 odometer disagreements, the daily maximum, the service window, duplicate and
 unknown records, station activity and every vehicle-year figure.
@@ -9,14 +10,18 @@ unknown records, station activity and every vehicle-year figure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from article6.mrv.ingest import ingest_dataset
+from article6.mrv.ingest import ingest_dataset, staging_writer
 from article6.mrv.params import load_parameter_set
 from article6.mrv.pipeline import PipelineResult, run_pipeline
 from article6.mrv.runs import compare_tables, summarise, values_match
@@ -44,7 +49,34 @@ def staged(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     )
     simulate_fleet(config)
     ingest_dataset(root / "data", root / "stage")
-    return root / "stage"
+    stage = root / "stage"
+    _rewrite(stage / "meter_readings.parquet", _copied_keys)
+    _rewrite(stage / "meter_calibrations.parquet", _failed_and_missing)
+    return stage
+
+
+def _rewrite(path: Path, change: Callable[[pa.Table], pa.Table]) -> None:
+    table = pq.read_table(path)
+    with staging_writer(path, table.schema) as writer:
+        writer.write_table(change(table))
+
+
+def _copied_keys(table: pa.Table) -> pa.Table:
+    """Copies of some readings' keys stored right after them (later source rows)."""
+    order = np.sort(np.concatenate([np.arange(table.num_rows), np.arange(7, table.num_rows, 97)]))
+    rows = table.take(order)
+    source_row = rows.column("_source_row").to_numpy().copy()
+    source_row[np.flatnonzero(order[1:] == order[:-1]) + 1] += 10_000_000
+    return rows.set_column(rows.schema.get_field_index("_source_row"), "_source_row", [source_row])
+
+
+def _failed_and_missing(table: pa.Table) -> pa.Table:
+    """Every other calibration failed; one meter never calibrated."""
+    passed = table.column("passed").to_numpy(zero_copy_only=False).copy()
+    passed[::2] = False
+    table = table.set_column(table.schema.get_field_index("passed"), "passed", [passed])
+    first = table.column("meter_id")[0]
+    return table.filter(pc.not_equal(table.column("meter_id"), first))
 
 
 def _run(stage: Path, out: Path, kernels: bool) -> PipelineResult:
@@ -56,6 +88,14 @@ def test_kernels_give_the_results_of_the_ibis_rules(staged: Path, tmp_path: Path
     kernel_run = _run(staged, tmp_path / "kernels", kernels=True)
     days = {row["reason"] for row in ibis_run.rejected_days.to_pylist()}
     assert {"daily_km_exceeded", "before_er_rights"} <= days
+    meters = {
+        r["reason"] for r in ibis_run.rejected.to_pylist() if r["record_type"] == "meter_readings"
+    }
+    assert {"duplicate_key", "meter_decrease", "meter_excluded"} <= meters
+    stations = ibis_run.stations.to_pylist()
+    assert any(row["calibration_adjusted"] for row in stations)
+    assert any(row["uncalibrated_days"] > 0 for row in stations)
+    assert any(row["interval_mismatch_days"] > 0 for row in stations)
     for name in TABLES:
         left, right = getattr(kernel_run, name), getattr(ibis_run, name)
         assert left.schema.names == right.schema.names, name

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -23,23 +24,26 @@ from article6.mrv.activity_duckdb import activity_reference, load_activity
 from article6.mrv.activity_io import RepeatedKeys, repeated_keys
 from article6.mrv.activity_kernel import ActivityResult, run_activity_kernel
 from article6.mrv.daily_kernel import DailyKernel, DailyResult
-from article6.mrv.energy import StationActivity
+from article6.mrv.energy import MeteredEnergy, StationActivity
 from article6.mrv.engine import Engine
 from article6.mrv.gps_duckdb import kernel_rejections
 from article6.mrv.gps_kernel import GpsKernelFiles, run_gps_kernel
 from article6.mrv.kernel_warm_up import has_rows, warm_kernels_in_background
+from article6.mrv.meter_kernel import run_meter_kernel
 from article6.mrv.odometer_kernel import OdometerKernelFiles, run_odometer_kernel
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import QualityTables
+from article6.mrv.reasons import ReasonCode
 from article6.mrv.vintage import kernel_vehicles
 
 
 @dataclass(frozen=True)
 class KernelResults:
-    """The stations' activity and the kernels' quarantines (engine tables), and the
-    daily kernel's result, still being computed."""
+    """The stations' activity and metered energy and the kernels' quarantines (engine
+    tables), and the daily kernel's result, still being computed."""
 
     activity: StationActivity
+    meters: MeteredEnergy
     rejected: list[ir.Table]
     daily: Future[DailyResult]
 
@@ -70,6 +74,7 @@ def start_kernels(
     tables: QualityTables,
     all_vehicle_ids: ir.Column,
     all_station_ids: ir.Column,
+    all_meter_ids: ir.Column,
     categories: ir.Table,
     params: ParameterSet,
     vintage: tuple[int, int, bool],
@@ -97,6 +102,12 @@ def start_kernels(
         keep_days,
     )
     gps_con, odometer_con = runner.cursor(), runner.cursor()
+    meter_columns = ["meter_id", "station_id", "role", "accuracy_class_pct"]
+    meters = runner.to_arrow(tables.meters.select(*meter_columns))
+    known_meters = runner.to_arrow(all_meter_ids.as_table()).column(0).to_pylist()
+    calibrations = runner.to_arrow(
+        tables.calibrations.select("meter_id", "date", "error_pct", "passed")
+    )
 
     pings = staging_dir / "gps_pings.parquet"
     with_pings = has_rows(pings)
@@ -140,10 +151,20 @@ def start_kernels(
         activity_job.result()
         return daily.run()
 
-    workers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mrv-kernel")
+    workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mrv-kernel")
     telematics_job = workers.submit(telematics)
     activity_job = workers.submit(activity)
     daily_job = workers.submit(vehicle_days)
+    meter_job = workers.submit(
+        run_meter_kernel,
+        staging_dir / "meter_readings.parquet",
+        meters,
+        [m for m in known_meters if m is not None],
+        calibrations,
+        params,
+        first_day,
+        end_day,
+    )
     workers.shutdown(wait=False)
 
     def collect() -> KernelResults:
@@ -157,7 +178,10 @@ def start_kernels(
         if gps is not None:
             gps_rejected = runner.read_arrow(gps.rejected)
             rejected.append(kernel_rejections(gps_rejected, "gps_pings", "lat"))
-        return KernelResults(activity=activity, rejected=rejected, daily=daily_job)
+        metered = meter_job.result()
+        meter_rejected = meter_rejections(runner.load_arrow(metered.rejected, "meter_rejected"))
+        energy = MeteredEnergy(runner.load_arrow(metered.metered, "metered"), meter_rejected)
+        return KernelResults(activity=activity, meters=energy, rejected=rejected, daily=daily_job)
 
     return collect
 
@@ -167,3 +191,23 @@ def _batches(path: Path) -> tuple[Iterator[pa.RecordBatch], int]:
     compact copy of the rows stays in memory, not the file."""
     data = pads.dataset(str(path), format="ipc")
     return data.to_batches(), data.count_rows()
+
+
+def meter_rejections(bad: ir.Table) -> ir.Table:
+    """The meter kernel's rejected readings in the quarantine layout of the Ibis rules:
+    the meter id for duplicates (no detail) and meter rules, the register reading,
+    rendered by the engine as the Ibis rules render it, for decreases."""
+    decrease = bad.reason == ReasonCode.METER_DECREASE.value
+    duplicate = bad.reason == ReasonCode.DUPLICATE_KEY.value
+    return bad.select(
+        record_type=ibis.literal("meter_readings"),
+        source_file=bad.source_file,
+        source_row=bad.source_row,
+        column=ibis.ifelse(decrease, "cumulative_kwh", "meter_id"),
+        reason=bad.reason,
+        detail=ibis.cases(
+            (duplicate, ""),
+            (decrease, bad.cumulative_kwh.cast("string").fill_null("")),
+            else_=bad.meter_id.cast("string").fill_null(""),
+        ),
+    )

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from article6.mrv.activity_kernel import Reference, run_activity_kernel
 from article6.mrv.daily_kernel import run_daily_kernel
 from article6.mrv.gps_kernel import run_gps_kernel
+from article6.mrv.meter_kernel import run_meter_kernel
 from article6.mrv.odometer_kernel import run_odometer_kernel
 from article6.mrv.params import ParameterSet
 from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
@@ -61,9 +62,9 @@ def warm_up(
     odometer: bool = True,
     telematics: threading.Event | None = None,
 ) -> None:
-    """Run the activity kernel over two swaps and two charges, the GPS and odometer
-    kernels over three made-up rows of one device (then set `telematics`), and the
-    daily kernel over a few days."""
+    """Run the activity kernel over two swaps and two charges, the meter kernel over
+    three readings, the GPS and odometer kernels over three made-up rows of one
+    device (then set `telematics`), and the daily kernel over a few days."""
     assignments = pa.table(
         {
             "device_id": ["D"],
@@ -85,6 +86,7 @@ def warm_up(
         work = Path(scratch)
         # The activity kernel's first pass starts with the run; the others later.
         evidence = _warm_activity(work)
+        _warm_meters(params, work)
         if gps:
             path = work / "pings.parquet"
             pings = {**rows, "lat": [lat, lat + 0.001, lat + 0.002], "lon": [lon] * 3, **where}
@@ -135,6 +137,39 @@ def _warm_activity(work: Path) -> pa.Table:
     )
     first = _first_day()
     return run_activity_kernel(work, reference, first, first + 365).evidence
+
+
+def _warm_meters(params: ParameterSet, work: Path) -> None:
+    """Run the meter kernel over three readings of one meter, one of them a decrease."""
+    path = work / "meter_readings.parquet"
+    schema = SCHEMAS["meter_readings"].arrow_schema(with_source=True)
+    readings = {
+        "meter_id": ["M"] * 3,
+        "ts": pa.array([_START + timedelta(hours=h) for h in (1, 2, 3)], _TIMESTAMP),
+        "cumulative_kwh": [1.0, 0.5, 2.0],
+        "interval_kwh": [None, 0.5, 1.5],
+        SOURCE_FILE: ["warm-up"] * 3,
+        SOURCE_ROW: pa.array([1, 2, 3], pa.int64()),
+    }
+    pq.write_table(pa.table(readings, schema=schema), path)
+    meters = pa.table(
+        {
+            "meter_id": ["M"],
+            "station_id": ["S"],
+            "role": ["grid_import"],
+            "accuracy_class_pct": [1.0],
+        }
+    )
+    calibrations = pa.table(
+        {
+            "meter_id": ["M"],
+            "date": pa.array([_START.date()], pa.date32()),
+            "error_pct": [2.0],
+            "passed": [False],
+        }
+    )
+    first = _first_day()
+    run_meter_kernel(path, meters, ["M"], calibrations, params, first, first + 365)
 
 
 def _first_day() -> int:

@@ -16,8 +16,8 @@ Spark (``engine``). The steps, in order:
    charged at SEC_max (E5 unmetered term) instead of being capped;
 6. per vehicle BE (E3, E4) and per station PE (E5).
 
-On DuckDB the readings, pings, swaps and charges and the vehicle-days of
-steps 2 to 4 go through compiled kernels that give the same rows
+On DuckDB the odometer and meter readings, pings, swaps and charges and the
+vehicle-days of steps 2 to 4 go through compiled kernels that give the same rows
 (``kernel_steps``), in threads beside the engine, which meanwhile builds the
 other tables.
 
@@ -58,7 +58,13 @@ from article6.mrv.schema import SCHEMAS
 from article6.mrv.vintage import load_vintage_days, vintage_days
 
 EPOCH = date(1970, 1, 1)
-KERNEL_RECORDS = ("gps_pings", "odometer_readings", "swap_events", "charge_sessions")
+KERNEL_RECORDS = (
+    "gps_pings",
+    "odometer_readings",
+    "swap_events",
+    "charge_sessions",
+    "meter_readings",
+)
 """Record types a DuckDB run streams through compiled kernels instead of the Ibis rules."""
 STEPS = ("load", "identity", "energy", "distance", "vehicles", "segments", "collect")
 
@@ -183,9 +189,9 @@ def _run(
     end_day = day_index(date(year + 1, 1, 1))
     _step(on_step, "load")
     categories_path, offsets_path = parameter_tables(params, year, scratch)
-    # On DuckDB the GPS pings, odometer readings, swaps and charges go to the
-    # streaming kernels whole (they drop duplicate keys themselves), whose
-    # compiled code loads meanwhile; Spark runs the Ibis rules.
+    # On DuckDB the GPS pings, odometer readings, swaps, charges and meter
+    # readings go to the kernels whole (they drop duplicate keys themselves),
+    # whose compiled code loads meanwhile; Spark runs the Ibis rules.
     early = start_early_work(staging_dir, params) if kernels else None
     streamed = set(KERNEL_RECORDS) if early is not None else set()
     names = [name for name in SCHEMAS if name not in streamed]
@@ -203,6 +209,7 @@ def _run(
             tables,
             all_vehicle_ids,
             dedup["stations"].station_id,
+            dedup["meters"].meter_id,
             categories,
             params,
             (first_day, end_day, detail_dir is not None),
@@ -214,25 +221,26 @@ def _run(
         activity = station_activity(tables, all_vehicle_ids, first_day, end_day)
     rejected_parts = [cache(tables.rejected, "identity_rejected")]
     _step(on_step, "energy")
-    # The meter rules need only the identity tables: asked for now, an engine
-    # that builds tables in the background makes them while the kernels run.
-    meters = metered_energy(
-        dedup["meter_readings"],
-        tables,
-        dedup["meters"].meter_id,
-        first_day,
-        end_day,
-        params,
-        cache,
-    )
-    _step(on_step, "distance")
     if early is not None:
+        _step(on_step, "distance")
         results = collect_kernels()
         rejected_parts += results.rejected
         # Asked for before waiting on the daily kernel, so the engine builds it meanwhile.
-        energy = station_energy(meters, tables, results.activity, first_day, end_day, params, cache)
+        energy = station_energy(
+            results.meters, tables, results.activity, first_day, end_day, params, cache
+        )
         vintage = load_vintage_days(runner, results.daily.result())
     else:
+        meters = metered_energy(
+            dedup["meter_readings"],
+            tables,
+            dedup["meters"].meter_id,
+            first_day,
+            end_day,
+            params,
+            cache,
+        )
+        _step(on_step, "distance")
         gps = gps_daily(dedup["gps_pings"], tables, params, cache)
         odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
         dist = daily_distance(odometer, gps, evidence_table, tables, categories, params, cache)
