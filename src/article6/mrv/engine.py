@@ -135,8 +135,8 @@ class Engine:
             self.con = ibis.pyspark.connect(self._session)
             self._builder = None
 
-    def read(self, path: Path) -> ir.Table:
-        """A staged Parquet table.
+    def read(self, path: Path, schema: pa.Schema | None = None) -> ir.Table:
+        """A staged Parquet table; `schema`, if known, spares asking the engine.
 
         On DuckDB a view of the database (not a temporary view, which only
         the connection that made it could see), so the builder's connection
@@ -148,7 +148,15 @@ class Engine:
         source = str(path).replace("'", "''")
         self.con.raw_sql(f"CREATE VIEW \"{view}\" AS SELECT * FROM read_parquet('{source}')")
         self._views.append(view)
-        return self.con.table(view)
+        if schema is None:
+            return self.con.table(view)
+        declared = ops.DatabaseTable(
+            view,
+            schema=ibis.Schema.from_pyarrow(schema),
+            source=self.con,
+            namespace=ops.Namespace(),
+        )
+        return declared.to_expr()
 
     def read_arrow(self, path: Path) -> ir.Table:
         """An Arrow IPC file a streaming kernel wrote, loaded as a table (DuckDB only).

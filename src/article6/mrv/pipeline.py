@@ -195,7 +195,13 @@ def _run(
     early = start_early_work(staging_dir, params) if kernels else None
     streamed = set(KERNEL_RECORDS) if early is not None else set()
     names = [name for name in SCHEMAS if name not in streamed]
-    raw = {name: runner.read(staging_dir / f"{name}.parquet") for name in names}
+    # Staged files have the record types' schemas exactly (ingestion writes them).
+    raw = {
+        name: runner.read(
+            staging_dir / f"{name}.parquet", SCHEMAS[name].arrow_schema(with_source=True)
+        )
+        for name in names
+    }
     categories = runner.read(categories_path)
     offsets = runner.read(offsets_path)
     _step(on_step, "identity")
