@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from article6.mrv import activity_numba as a
 from article6.mrv.activity_duckdb import activity_reference, load_activity
+from article6.mrv.activity_io import repeated_in_file
 from article6.mrv.activity_kernel import run_activity_kernel
 from article6.mrv.distance import activity_evidence
 from article6.mrv.energy import station_activity
@@ -219,3 +220,23 @@ def test_the_highest_key_carries_over_batches() -> None:
         flags.extend(out.tolist())
     assert flags == [False, False, True, False]
     assert bytes(highest) == b"K10"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        (["K1", "K5", "K6", "K7"], None),
+        (["K1", "K5", "K3", "K6"], ["K3"]),
+        (["K1", "K5", "K5", "K6"], ["K5"]),
+        (["K5", "K1", "K6", "K7"], ["K1"]),
+    ],
+)
+def test_keys_in_increasing_row_groups_are_passed_over_whole(
+    tmp_path: Path, keys: list[str], expected: list[str] | None
+) -> None:
+    """Row groups of rising keys skip the compiled loop; the highest key still carries
+    from one group to the next, so a key below it in a later group is flagged."""
+    path = tmp_path / "keys.parquet"
+    pq.write_table(pa.table({"event_id": keys}), path, row_group_size=2)
+    found = repeated_in_file(path, "event_id")
+    assert (None if found is None else sorted(found.to_pylist())) == expected

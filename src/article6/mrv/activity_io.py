@@ -105,6 +105,9 @@ def repeated_in_file(path: Path, key: str) -> pa.Array | None:
     found: list[pa.Array] = []
     for group in prefetch(_row_groups(path, [key])):
         keys = group.column(key).combine_chunks()
+        if _increasing(keys, highest):  # as exports usually are: nothing to flag
+            highest = np.frombuffer(keys[-1].as_buffer(), np.uint8).copy()
+            continue
         offsets, data = _string_buffers(keys)
         # The highest key so far goes first, so the loop compares within one array.
         data = np.concatenate([highest, data])
@@ -118,6 +121,17 @@ def repeated_in_file(path: Path, key: str) -> pa.Array | None:
     if not found:
         return None
     return pc.unique(pa.concat_arrays(found))
+
+
+def _increasing(keys: pa.Array, highest: NDArray[np.uint8]) -> bool:
+    """Whether the keys rise strictly from row to row and from `highest` on (a
+    vectorised test, which spares the compiled loop most files)."""
+    if len(keys) == 0 or keys.null_count:
+        return False
+    if highest.shape[0] and keys[0].as_buffer().to_pybytes() <= highest.tobytes():
+        return False
+    rising = pc.greater(keys.slice(1), keys.slice(0, len(keys) - 1))
+    return bool(pc.all(rising).as_py() is not False)
 
 
 def _string_buffers(keys: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
