@@ -156,9 +156,8 @@ class DailyKernel:
 
         Filled batch by batch (`rows` in all) into arrays of their final size: a
         national fleet's tables are large, and a whole column at a time would hold
-        them twice. The
-        arrays are read-only, as Arrow's viewed without a copy are: numba
-        compiles read-only arrays as another type, so all are, always.
+        them twice. The arrays are read-only, as Arrow's viewed without a copy
+        are: numba compiles read-only arrays as another type, so all are, always.
         """
         out = [np.empty(rows, np.int32) for _ in range(1 + len(ints))]
         out += [np.empty(rows, np.float64) for _ in floats]

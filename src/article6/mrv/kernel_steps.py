@@ -1,10 +1,11 @@
-"""The streaming kernels of a DuckDB run, started as soon as their inputs exist.
+"""The kernels of a DuckDB run, started as soon as their inputs exist.
 
 The GPS and odometer kernels (one after the other: each keeps two cores
-busy) and the activity kernel run in threads of their own, beside the
-engine, while the caller goes on compiling the later steps: the kernels
-need only the small identity tables, fetched as Arrow before they start.
-Their quarantines and results become engine tables when collected.
+busy), the activity kernel and the meter kernel run in threads of their own,
+beside the engine, and the daily kernel takes their rows as they come; the
+caller meanwhile compiles the later steps. The kernels need only the small
+identity tables, fetched as Arrow before they start. Their quarantines and
+results become engine tables when collected.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class EarlyWork:
 
 
 def start_early_work(staging_dir: Path, params: ParameterSet) -> EarlyWork:
+    """Start, in threads of their own, what a run can do before the identity rules."""
     loaded = warm_kernels_in_background(
         params, staging_dir / "gps_pings.parquet", staging_dir / "odometer_readings.parquet"
     ).telematics
@@ -81,13 +83,13 @@ def start_kernels(
     work_dir: Path,
     early: EarlyWork,
 ) -> Callable[[], KernelResults]:
-    """Start the kernels on the staged pings, readings, swaps and charges, and the
-    daily kernel on their results; the function returned waits for the first three
-    and loads their results.
+    """Start the kernels on the staged pings, odometer and meter readings, swaps and
+    charges, and the daily kernel on their results; the function returned waits for
+    all but the daily kernel and loads their results.
 
     `vintage`: its first and end day, and whether the credited days are kept.
     `early` is what ``start_early_work`` started. The identity rules must have
-    left those four record types out.
+    left those five record types out (``pipeline.KERNEL_RECORDS``).
     """
     first_day, end_day, keep_days = vintage
     columns = ["device_id", "vehicle_id", "valid_from", "valid_to", "odometer_offset_km"]
