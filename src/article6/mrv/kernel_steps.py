@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ibis
@@ -144,9 +144,10 @@ def start_kernels(
         result = run_activity_kernel(
             staging_dir, reference, first_day, end_day, early.keys.result()
         )
-        # Handed to the daily kernel here, beside the telematics kernels' rows.
+        # Handed to the daily kernel here, beside the telematics kernels' rows,
+        # and let go: the kernel keeps its own compact copy.
         daily.add_evidence(result.evidence.to_batches(), result.evidence.num_rows)
-        return result
+        return replace(result, evidence=result.evidence.schema.empty_table())
 
     def vehicle_days() -> DailyResult:
         telematics_job.result()
