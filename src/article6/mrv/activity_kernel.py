@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from article6.mrv import activity_numba as a
 from article6.mrv.activity_io import CHARGES, SWAPS, RepeatedKeys, batches, repeated_keys
 from article6.mrv.gps_io import micros
+from article6.mrv.ingest import QUARANTINE_SCHEMA
 from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
 
@@ -44,16 +45,6 @@ REASONS = pa.array(
         ReasonCode.VEHICLE_EXCLUDED.value,
     ],
     pa.string(),
-)
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("record_type", pa.string()),
-        ("source_file", pa.string()),
-        ("source_row", pa.int64()),
-        ("column", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-    ]
 )
 
 
@@ -206,6 +197,17 @@ def _take(
     return table[index]  # index -1 takes the appended `missing`
 
 
+def _station_rules(
+    batch: pa.Table, duplicate: NDArray[np.bool_], lookup: _Lookup
+) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+    """Each row's station code (-1 if not accepted) and the first rule it breaks so far:
+    a duplicate key, then an unknown or excluded station."""
+    stations, station_index = _codes(batch.column("station_id").combine_chunks())
+    station_code, station_status = lookup.stations(stations)
+    reason = np.where(duplicate, DUPLICATE, _take(station_status, station_index, OK))
+    return _take(station_code, station_index, -1), reason.astype(np.int8)
+
+
 def _swaps(
     batch: pa.Table,
     duplicate: NDArray[np.bool_],
@@ -214,14 +216,10 @@ def _swaps(
     first_day: int,
     end_day: int,
 ) -> None:
-    stations, station_index = _codes(batch.column("station_id").combine_chunks())
-    station_code, station_status = lookup.stations(stations)
+    station, reason = _station_rules(batch, duplicate, lookup)
     vehicles, vehicle_index = _codes(batch.column("vehicle_id").combine_chunks())
     vehicle_code, vehicle_status = lookup.vehicles(vehicles)
     batteries, battery_index = _codes(batch.column("battery_in_id").combine_chunks())
-    reason = np.where(duplicate, DUPLICATE, _take(station_status, station_index, OK)).astype(
-        np.int8
-    )
     reason = np.where(reason == OK, _take(vehicle_status, vehicle_index, OK), reason)
     _reject(batch, reason, SWAPS, sums)
     day = a.local_days(micros(batch.column("ts")))
@@ -231,7 +229,6 @@ def _swaps(
     soc_out = batch.column("soc_out_pct").to_numpy()
     energy = cap * np.maximum(soc_in - soc_out, 0.0) / 100.0
     vehicle = _take(vehicle_code, vehicle_index, -1)
-    station = _take(station_code, station_index, -1)
     # An event of no vehicle or station (the schema requires both) adds nothing.
     inside &= (vehicle >= 0) & (station >= 0)
     _add_evidence(sums, vehicle[inside], day[inside], energy[inside])
@@ -246,11 +243,7 @@ def _charges(
     first_day: int,
     end_day: int,
 ) -> None:
-    stations, station_index = _codes(batch.column("station_id").combine_chunks())
-    station_code, station_status = lookup.stations(stations)
-    reason = np.where(duplicate, DUPLICATE, _take(station_status, station_index, OK)).astype(
-        np.int8
-    )
+    station, reason = _station_rules(batch, duplicate, lookup)
     _reject(batch, reason, CHARGES, sums)
     day = a.local_days(micros(batch.column("ts_start")))
     inside = (reason == OK) & (day >= first_day) & (day < end_day)
@@ -258,7 +251,6 @@ def _charges(
     vehicle_code, _ = lookup.vehicles(vehicles)
     vehicle = _take(vehicle_code, vehicle_index, -1)
     known = _take(lookup.known(vehicles), vehicle_index, False)
-    station = _take(station_code, station_index, -1)
     inside &= station >= 0  # a session of no station (the schema requires one) adds nothing
     energy = batch.column("energy_kwh").to_numpy()
     project = inside & (vehicle >= 0)
