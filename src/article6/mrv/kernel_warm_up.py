@@ -43,7 +43,7 @@ def warm_kernels_in_background(
     params: ParameterSet, pings: Path | None = None, readings: Path | None = None
 ) -> WarmUp:
     """Start loading the kernels: the activity kernel, GPS and odometer if their
-    input file (`pings`, `readings`) has rows, then the daily kernel."""
+    input file (`pings`, `readings`) has rows, then the meter and daily kernels."""
     gps, odometer = has_rows(pings), has_rows(readings)
     telematics = threading.Event()
     thread = threading.Thread(
@@ -62,9 +62,9 @@ def warm_up(
     odometer: bool = True,
     telematics: threading.Event | None = None,
 ) -> None:
-    """Run the activity kernel over two swaps and two charges, the meter kernel over
-    three readings, the GPS and odometer kernels over three made-up rows of one
-    device (then set `telematics`), and the daily kernel over a few days."""
+    """Run the activity kernel over two swaps and two charges, the GPS and odometer
+    kernels over three made-up rows of one device (then set `telematics`), the
+    meter kernel over three readings and the daily kernel over a few days."""
     assignments = pa.table(
         {
             "device_id": ["D"],
@@ -86,7 +86,6 @@ def warm_up(
         work = Path(scratch)
         # The activity kernel's first pass starts with the run; the others later.
         evidence = _warm_activity(work)
-        _warm_meters(params, work)
         if gps:
             path = work / "pings.parquet"
             pings = {**rows, "lat": [lat, lat + 0.001, lat + 0.002], "lon": [lon] * 3, **where}
@@ -98,6 +97,7 @@ def warm_up(
             run_odometer_kernel(path, assignments, vehicles, params, work / "odometer")
         if telematics is not None:
             telematics.set()
+        _warm_meters(params, work)
         _warm_daily(params, evidence)
 
 
