@@ -48,14 +48,19 @@ from article6.mrv.distance import (
     gps_daily,
     odometer_step,
 )
-from article6.mrv.energy import metered_energy, station_activity, station_energy
+from article6.mrv.energy import (
+    EnergyTables,
+    metered_energy,
+    station_activity,
+    station_energy,
+)
 from article6.mrv.engine import Engine, EngineName
-from article6.mrv.kernel_steps import start_early_work, start_kernels
+from article6.mrv.kernel_steps import EarlyWork, start_early_work, start_kernels
 from article6.mrv.params import ParameterSet
-from article6.mrv.quality import apply_identity_rules, union_all
+from article6.mrv.quality import QualityTables, apply_identity_rules, union_all
 from article6.mrv.sampling import apply_sampling
 from article6.mrv.schema import SCHEMAS
-from article6.mrv.vintage import load_vintage_days, vintage_days
+from article6.mrv.vintage import VintageDays, load_vintage_days, vintage_days
 
 EPOCH = date(1970, 1, 1)
 KERNEL_RECORDS = (
@@ -208,53 +213,16 @@ def _run(
     cache = runner.materialize
     tables, dedup = apply_identity_rules(raw, params, cache)
     all_vehicle_ids = dedup["vehicles"].vehicle_id
+    span = (first_day, end_day)
     if early is not None:
-        collect_kernels = start_kernels(
-            runner,
-            staging_dir,
-            tables,
-            all_vehicle_ids,
-            dedup["stations"].station_id,
-            dedup["meters"].meter_id,
-            categories,
-            params,
-            (first_day, end_day, detail_dir is not None),
-            scratch,
-            early,
+        places = (staging_dir, scratch)
+        keep_days = detail_dir is not None
+        steps = _by_kernels(
+            runner, places, tables, dedup, categories, params, span, keep_days, early, on_step
         )
     else:
-        evidence_table = cache(activity_evidence(tables, first_day, end_day), "evidence")
-        activity = station_activity(tables, all_vehicle_ids, first_day, end_day)
-    rejected_parts = [cache(tables.rejected, "identity_rejected")]
-    _step(on_step, "energy")
-    if early is not None:
-        _step(on_step, "distance")
-        results = collect_kernels()
-        rejected_parts += results.rejected
-        # Asked for before waiting on the daily kernel, so the engine builds it meanwhile.
-        energy = station_energy(
-            results.meters, tables, results.activity, first_day, end_day, params, cache
-        )
-        vintage = load_vintage_days(runner, results.daily.result())
-    else:
-        meters = metered_energy(
-            dedup["meter_readings"],
-            tables,
-            dedup["meters"].meter_id,
-            first_day,
-            end_day,
-            params,
-            cache,
-        )
-        _step(on_step, "distance")
-        gps = gps_daily(dedup["gps_pings"], tables, params, cache)
-        odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
-        dist = daily_distance(odometer, gps, evidence_table, tables, categories, params, cache)
-        rejected_parts.append(dist.rejected)
-        # The credited days are read once (by the vehicle totals; a detail
-        # folder reads them again): stored, they would cost more than they save.
-        vintage = vintage_days(dist, tables.vehicles, first_day, end_day)
-        energy = station_energy(meters, tables, activity, first_day, end_day, params, cache)
+        steps = _by_ibis(runner, tables, dedup, categories, offsets, params, span, on_step)
+    energy, vintage = steps.energy, steps.vintage
     _step(on_step, "vehicles")
     vehicle_year = runner.materialize(
         _vehicle_year(vintage.totals, tables.vehicles, categories, first_day, end_day, params),
@@ -279,7 +247,7 @@ def _run(
     stations_final = _station_pe(stations, params, year)
     segments_final = _segment_pe(segments, params, year)
     _step(on_step, "collect")
-    rejected = union_all([*rejected_parts, energy.rejected, sampled.rejected])
+    rejected = union_all([*steps.rejected, energy.rejected, sampled.rejected])
     rejected_days = vintage.rejected_days
     if detail_dir is not None and vintage.days is not None:
         detail_dir.mkdir(parents=True, exist_ok=True)
@@ -305,6 +273,95 @@ def _run(
     )
     runner.settle()  # a table that failed to build fails the run, read or not
     return result
+
+
+@dataclass(frozen=True)
+class _DailySteps:
+    """Station energy, the vintage's credited days and the quarantine so far."""
+
+    energy: EnergyTables
+    vintage: VintageDays
+    rejected: list[ir.Table]
+
+
+def _by_kernels(
+    runner: Engine,
+    places: tuple[Path, Path],
+    tables: QualityTables,
+    dedup: dict[str, ir.Table],
+    categories: ir.Table,
+    params: ParameterSet,
+    span: tuple[int, int],
+    keep_days: bool,
+    early: EarlyWork,
+    on_step: StepCallback | None,
+) -> _DailySteps:
+    """Energy and distance on DuckDB: the kernels, while the engine builds the rest.
+
+    `places`: the staged dataset and the run's scratch folder.
+    """
+    staging_dir, scratch = places
+    first_day, end_day = span
+    collect = start_kernels(
+        runner,
+        staging_dir,
+        tables,
+        dedup["vehicles"].vehicle_id,
+        dedup["stations"].station_id,
+        dedup["meters"].meter_id,
+        categories,
+        params,
+        (first_day, end_day, keep_days),
+        scratch,
+        early,
+    )
+    rejected = [runner.materialize(tables.rejected, "identity_rejected")]  # meanwhile
+    _step(on_step, "energy")
+    _step(on_step, "distance")
+    results = collect()
+    # Asked for before waiting on the daily kernel, so the engine builds it meanwhile.
+    energy = station_energy(
+        results.meters, tables, results.activity, first_day, end_day, params, runner.materialize
+    )
+    vintage = load_vintage_days(runner, results.daily.result())
+    return _DailySteps(energy, vintage, rejected + results.rejected)
+
+
+def _by_ibis(
+    runner: Engine,
+    tables: QualityTables,
+    dedup: dict[str, ir.Table],
+    categories: ir.Table,
+    offsets: ir.Table,
+    params: ParameterSet,
+    span: tuple[int, int],
+    on_step: StepCallback | None,
+) -> _DailySteps:
+    """Energy and distance by the Ibis rules (Spark, or DuckDB to check the kernels)."""
+    first_day, end_day = span
+    cache = runner.materialize
+    evidence = cache(activity_evidence(tables, first_day, end_day), "evidence")
+    activity = station_activity(tables, dedup["vehicles"].vehicle_id, first_day, end_day)
+    rejected = [cache(tables.rejected, "identity_rejected")]
+    _step(on_step, "energy")
+    meters = metered_energy(
+        dedup["meter_readings"],
+        tables,
+        dedup["meters"].meter_id,
+        first_day,
+        end_day,
+        params,
+        cache,
+    )
+    _step(on_step, "distance")
+    gps = gps_daily(dedup["gps_pings"], tables, params, cache)
+    odometer = odometer_step(dedup["odometer_readings"], tables, offsets, params, cache)
+    dist = daily_distance(odometer, gps, evidence, tables, categories, params, cache)
+    # The credited days are read once (by the vehicle totals; a detail folder
+    # reads them again): stored, they would cost more than they save.
+    vintage = vintage_days(dist, tables.vehicles, first_day, end_day)
+    energy = station_energy(meters, tables, activity, first_day, end_day, params, cache)
+    return _DailySteps(energy, vintage, [*rejected, dist.rejected])
 
 
 def _vehicle_year(
