@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
 from article6.mrv import activity_numba as a
 from article6.mrv.activity_duckdb import activity_reference, load_activity
@@ -37,23 +38,10 @@ FIRST, END = day_index(date(2025, 1, 1)), day_index(date(2026, 1, 1))
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
-def _rewrite(path: Path, change: Any) -> None:
-    table = pq.read_table(path)
-    rows = change(table)
-    with staging_writer(path, table.schema) as writer:
-        writer.write_table(rows)
-
-
 def _faulty(table: pa.Table, unknown_vehicles: bool) -> pa.Table:
     """Copies of some rows' keys stored right after them (later source rows), some
     unknown stations and, for charges, vehicles outside the project or none."""
-    n = table.num_rows
-    copied = np.arange(7, n, max(n // 9, 1))
-    order = np.sort(np.concatenate([np.arange(n), copied]))
-    rows = table.take(order)
-    source_row = rows.column("_source_row").to_numpy().copy()
-    source_row[np.flatnonzero(order[1:] == order[:-1]) + 1] += 10_000_000
-    rows = rows.set_column(rows.schema.get_field_index("_source_row"), "_source_row", [source_row])
+    rows = with_copied_keys(table, 7, table.num_rows // 9)
     stations = np.array(rows.column("station_id").to_pylist(), object)
     stations[3::41] = "ST-NOT-LISTED"
     rows = rows.set_column(rows.schema.get_field_index("station_id"), "station_id", [stations])
@@ -75,22 +63,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     ingest_dataset(root / "data", root / "stage")
     stage = root / "stage"
-    _rewrite(stage / "swap_events.parquet", lambda t: _faulty(t, unknown_vehicles=False))
-    _rewrite(stage / "charge_sessions.parquet", lambda t: _faulty(t, unknown_vehicles=True))
+    rewrite_staged(stage / "swap_events.parquet", lambda t: _faulty(t, unknown_vehicles=False))
+    rewrite_staged(stage / "charge_sessions.parquet", lambda t: _faulty(t, unknown_vehicles=True))
     return stage
-
-
-def _shuffled(stage: Path, target: Path) -> Path:
-    target.mkdir()
-    for path in stage.glob("*.parquet"):
-        (target / path.name).symlink_to(path)
-    for name in ACTIVITY:
-        (target / f"{name}.parquet").unlink()
-        table = pq.read_table(stage / f"{name}.parquet")
-        order = np.random.default_rng(3).permutation(table.num_rows)
-        with staging_writer(target / f"{name}.parquet", table.schema) as writer:
-            writer.write_table(table.take(order))
-    return target
 
 
 def _run(stage: Path, kernel: bool) -> Rows:
@@ -103,9 +78,9 @@ def _run(stage: Path, kernel: bool) -> Rows:
         if kernel:
             reference = activity_reference(engine, tables, all_vehicles, all_stations)
             result = run_activity_kernel(stage, reference, FIRST, END)
-            evidence_rows, activity, rejected = load_activity(engine, result)
+            activity, rejected = load_activity(engine, result)
             # The kernel leaves an event per row; the daily kernel sums them.
-            events = engine.load_arrow(evidence_rows, "evidence")
+            events = engine.load_arrow(result.evidence, "evidence")
             evidence = events.group_by(["vehicle_id", "day"]).aggregate(
                 energy_kwh=events.energy_kwh.sum()
             )
@@ -148,7 +123,7 @@ def _same(got: Rows, expected: Rows) -> bool:
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_kernel_matches_the_ibis_rules(staged: Path, tmp_path: Path, shuffle: bool) -> None:
-    stage = _shuffled(staged, tmp_path / "shuffled") if shuffle else staged
+    stage = shuffled_copy(staged, tmp_path / "shuffled", ACTIVITY, seed=3) if shuffle else staged
     expected = _run(stage, kernel=False)
     reasons = {(row[0], row[4]) for row in expected["rejected"]}
     for record in ACTIVITY:

@@ -10,18 +10,17 @@ unknown records, station activity and every vehicle-year figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from staged_data import rewrite_staged, with_copied_keys
 
-from article6.mrv.ingest import ingest_dataset, staging_writer
+from article6.mrv.ingest import ingest_dataset
 from article6.mrv.params import load_parameter_set
 from article6.mrv.pipeline import PipelineResult, run_pipeline
 from article6.mrv.runs import compare_tables, summarise, values_match
@@ -50,24 +49,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     simulate_fleet(config)
     ingest_dataset(root / "data", root / "stage")
     stage = root / "stage"
-    _rewrite(stage / "meter_readings.parquet", _copied_keys)
-    _rewrite(stage / "meter_calibrations.parquet", _failed_and_missing)
+    rewrite_staged(stage / "meter_readings.parquet", lambda t: with_copied_keys(t, 7, 97))
+    rewrite_staged(stage / "meter_calibrations.parquet", _failed_and_missing)
     return stage
-
-
-def _rewrite(path: Path, change: Callable[[pa.Table], pa.Table]) -> None:
-    table = pq.read_table(path)
-    with staging_writer(path, table.schema) as writer:
-        writer.write_table(change(table))
-
-
-def _copied_keys(table: pa.Table) -> pa.Table:
-    """Copies of some readings' keys stored right after them (later source rows)."""
-    order = np.sort(np.concatenate([np.arange(table.num_rows), np.arange(7, table.num_rows, 97)]))
-    rows = table.take(order)
-    source_row = rows.column("_source_row").to_numpy().copy()
-    source_row[np.flatnonzero(order[1:] == order[:-1]) + 1] += 10_000_000
-    return rows.set_column(rows.schema.get_field_index("_source_row"), "_source_row", [source_row])
 
 
 def _failed_and_missing(table: pa.Table) -> pa.Table:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
 from article6.mrv.distance import odometer_step
 from article6.mrv.engine import Engine
@@ -40,31 +40,11 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
         SimulationConfig(60, date(2025, 1, 1), 45, root / "data", seed=5, fault_rate=0.3)
     )
     ingest_dataset(root / "data", root / "stage")
-    path = root / "stage" / f"{READINGS}.parquet"
-    table = pq.read_table(path)
-    copied = np.arange(50, table.num_rows, table.num_rows // 7)
-    order = np.sort(np.concatenate([np.arange(table.num_rows), copied]))
-    rows = table.take(order)
-    source_row = rows.column("_source_row").to_numpy().copy()
-    repeat = np.flatnonzero(order[1:] == order[:-1]) + 1
-    source_row[repeat] += 10_000_000  # a later row of the same file
-    rows = rows.set_column(rows.schema.get_field_index("_source_row"), "_source_row", [source_row])
-    with staging_writer(path, table.schema) as writer:
-        writer.write_table(rows)
+    rewrite_staged(
+        root / "stage" / f"{READINGS}.parquet",
+        lambda table: with_copied_keys(table, 50, table.num_rows // 7),
+    )
     return root / "stage"
-
-
-def _shuffled(stage: Path, target: Path) -> Path:
-    """The same dataset with the readings stored in random order."""
-    target.mkdir()
-    for path in stage.glob("*.parquet"):
-        (target / path.name).symlink_to(path)
-    (target / f"{READINGS}.parquet").unlink()
-    table = pq.read_table(stage / f"{READINGS}.parquet")
-    order = np.random.default_rng(7).permutation(table.num_rows)
-    with staging_writer(target / f"{READINGS}.parquet", table.schema) as writer:
-        writer.write_table(table.take(order))
-    return target
 
 
 def _rows(engine: Engine, odo: ir.Table, days: ir.Table, rejected: list[ir.Table]) -> Rows:
@@ -100,7 +80,7 @@ def _run(stage: Path, work: Path, kernel: bool, batch_rows: int = 1 << 20) -> Ro
 def test_kernel_matches_the_ibis_odometer_rules(
     staged: Path, tmp_path: Path, shuffle: bool, batch_rows: int
 ) -> None:
-    stage = _shuffled(staged, tmp_path / "shuffled") if shuffle else staged
+    stage = shuffled_copy(staged, tmp_path / "shuffled", [READINGS], seed=7) if shuffle else staged
     expected = _run(stage, tmp_path / "ibis", kernel=False)
     odo, days, bad = expected
     reasons = {row[4] for row in bad}
@@ -117,7 +97,7 @@ def test_kernel_reports_how_it_had_to_read(staged: Path, tmp_path: Path) -> None
     )
     assert files.resorted is False
     assert files.diverted_rows > 0  # vehicles whose device was swapped
-    shuffled = _shuffled(staged, tmp_path / "shuffled")
+    shuffled = shuffled_copy(staged, tmp_path / "shuffled", [READINGS], seed=7)
     files = run_odometer_kernel(
         shuffled / f"{READINGS}.parquet", assignments, vehicles, PARAMS, tmp_path / "resorted"
     )

@@ -110,7 +110,7 @@ class Engine:
         self.name: EngineName = name
         self._prefix = f"mrv_{uuid.uuid4().hex[:12]}_"
         self._created: list[str] = []
-        self._views: list[str] = []
+        self._files = 0  # staged files read, for their views' names
         self._pending: deque[Future[Any]] = deque()
         self._building: dict[str, Future[Any]] = {}
         self._local = threading.local()
@@ -144,10 +144,10 @@ class Engine:
         """
         if self.name != "duckdb":
             return self.con.read_parquet(str(path))
-        view = f"{self._prefix}file_{len(self._views)}"
+        view = f"{self._prefix}file_{self._files}"
+        self._files += 1
         source = str(path).replace("'", "''")
         self.con.raw_sql(f"CREATE VIEW \"{view}\" AS SELECT * FROM read_parquet('{source}')")
-        self._views.append(view)
         if schema is None:
             return self.con.table(view)
         declared = ops.DatabaseTable(
@@ -271,7 +271,6 @@ class Engine:
         # every table and view at once.
         self._created.clear()
         if self.name == "duckdb":
-            self._views.clear()
             for con in self._cursors:
                 con.close()
             self._cursors.clear()

@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from article6.mrv.activity_duckdb import activity_reference, load_activity
+from article6.mrv.activity_duckdb import activity_reference, ids_of, load_activity
 from article6.mrv.activity_io import RepeatedKeys, repeated_keys
 from article6.mrv.activity_kernel import ActivityResult, run_activity_kernel
 from article6.mrv.daily_kernel import DailyKernel, DailyResult
@@ -106,7 +106,7 @@ def start_kernels(
     gps_con, odometer_con = runner.cursor(), runner.cursor()
     meter_columns = ["meter_id", "station_id", "role", "accuracy_class_pct"]
     meters = runner.to_arrow(tables.meters.select(*meter_columns))
-    known_meters = runner.to_arrow(all_meter_ids.as_table()).column(0).to_pylist()
+    known_meters = ids_of(runner, all_meter_ids)
     calibrations = runner.to_arrow(
         tables.calibrations.select("meter_id", "date", "error_pct", "passed")
     )
@@ -162,7 +162,7 @@ def start_kernels(
         run_meter_kernel,
         staging_dir / "meter_readings.parquet",
         meters,
-        [m for m in known_meters if m is not None],
+        known_meters,
         calibrations,
         params,
         first_day,
@@ -172,7 +172,7 @@ def start_kernels(
 
     def collect() -> KernelResults:
         gps, odometer = telematics_job.result()
-        _, activity, activity_rejected = load_activity(runner, activity_job.result())
+        activity, activity_rejected = load_activity(runner, activity_job.result())
         odometer_rejected = runner.read_arrow(odometer.rejected)
         rejected = [
             activity_rejected,
