@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
+from article6.mrv.daily_kernel import Inbox
 from article6.mrv.distance import odometer_step
 from article6.mrv.engine import Engine
 from article6.mrv.ingest import ingest_dataset, staging_writer
@@ -135,3 +137,36 @@ def test_without_any_accepted_assignment_every_reading_is_unassigned(
     assert len(reasons) == readings
     assert set(reasons) == {"unassigned_device", "duplicate_key"}
     assert pa.ipc.open_file(files.steps).read_all().num_rows == 0
+
+
+def test_an_inbox_gets_the_day_steps_of_the_file_even_if_reading_starts_over(
+    staged: Path, tmp_path: Path
+) -> None:
+    """Readings out of time order near the end of the file are found after day steps
+    went out: the kernel starts over on the file sorted, and the inbox is emptied."""
+    table = pq.read_table(staged / f"{READINGS}.parquet")
+    tail = np.arange(table.num_rows - 300, table.num_rows)
+    order = np.concatenate(
+        [np.arange(table.num_rows - 300), np.random.default_rng(3).permutation(tail)]
+    )
+    late = tmp_path / "late"
+    late.mkdir()
+    with staging_writer(late / f"{READINGS}.parquet", table.schema) as writer:
+        writer.write_table(table.take(order))
+    assignments = pq.read_table(staged / "device_assignments.parquet")
+    vehicles = pq.read_table(staged / "vehicles.parquet")
+    path = late / f"{READINGS}.parquet"
+    files = run_odometer_kernel(path, assignments, vehicles, PARAMS, tmp_path / "file", 97)
+    assert files.resorted is True
+    steps = pa.ipc.open_file(files.steps).read_all()
+    names = vehicles.column("vehicle_id").to_pylist()
+    code_of = {name: code for code, name in enumerate(names)}
+    inbox = Inbox(code_of, 10, (np.int32, np.int32, np.float64))
+    run_odometer_kernel(path, assignments, vehicles, PARAMS, tmp_path / "inbox", 97, inbox=inbox)
+    expected = sorted(
+        (code_of[row["vehicle_id"]], row["day"], row["gap"] or -1, row["delta_km"] or 0.0)
+        for row in steps.to_pylist()
+    )
+    received = sorted(zip(*(column.tolist() for column in inbox.rows()), strict=True))
+    assert len(expected) > 1000
+    assert received == expected

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,9 @@ from article6.mrv.gps_io import micros
 from article6.mrv.ingest import QUARANTINE_SCHEMA
 from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
+
+if TYPE_CHECKING:
+    from article6.mrv.daily_kernel import Inbox
 
 # Reason of each row code, in the order of precedence of ``quality``'s rules.
 OK, DUPLICATE, UNKNOWN_STATION, STATION_EXCLUDED, UNKNOWN_VEHICLE, VEHICLE_EXCLUDED = range(6)
@@ -67,7 +70,8 @@ class Reference:
 @dataclass(frozen=True)
 class ActivityResult:
     """``evidence``: vehicle_id, day, energy_kwh of each accepted swap and charge of
-    a project vehicle (the daily kernel sums them per day); ``served``: station_id of stations
+    a project vehicle (the daily kernel sums them per day), empty if they went to
+    an inbox; ``served``: station_id of stations
     with accepted project activity; ``non_project``: station_id, non_project_kwh;
     ``by_mode``: station_id, _mode, _kwh of project charges; ``rejected``: the
     quarantine rows. All within the vintage but the quarantine."""
@@ -84,6 +88,7 @@ class _Sums:
     """What the accepted rows of the vintage add up to so far."""
 
     reference: Reference
+    inbox: Inbox | None
     vehicle: list[NDArray[np.int32]] = field(default_factory=list)
     day: list[NDArray[np.int32]] = field(default_factory=list)
     energy: list[NDArray[np.float64]] = field(default_factory=list)
@@ -98,7 +103,8 @@ class _Sums:
         stations = len(self.reference.stations)
         self.mode_names = sorted(set(self.reference.modes))
         mode_code = {m: i for i, m in enumerate(self.mode_names)}
-        self.vehicle_mode = np.array([mode_code[m] for m in self.reference.modes], np.int64)
+        modes = [mode_code[m] for m in self.reference.modes]
+        self.vehicle_mode = _frozen(np.array(modes, np.int64))
         self.served = np.zeros(stations, np.bool_)
         self.non_project_kwh = np.zeros(stations)
         self.non_project_rows = np.zeros(stations, np.int64)
@@ -112,11 +118,15 @@ def run_activity_kernel(
     first_day: int,
     end_day: int,
     repeated: RepeatedKeys | None = None,
+    inbox: Inbox | None = None,
 ) -> ActivityResult:
     """Check the staged swap events and charge sessions and sum their activity
-    (`repeated`: the first pass's result, if it has run)."""
+    (`repeated`: the first pass's result, if it has run). With an `inbox`, the
+    evidence goes there (vehicle, day, energy_kwh) instead of into the result."""
     repeated = repeated_keys(staging_dir) if repeated is None else repeated
-    sums = _Sums(reference)
+    if inbox is not None:
+        inbox.vehicles_are(reference.vehicles)
+    sums = _Sums(reference, inbox)
     lookup = _Lookup(reference)
     swaps = batches(staging_dir / f"{SWAPS}.parquet", SWAPS, _SWAP_COLUMNS, repeated[SWAPS])
     for batch, duplicate in swaps:
@@ -162,11 +172,13 @@ class _Lookup:
         return _status(words.to_pylist(), *self.vehicles_)
 
     def known(self, words: pa.Array) -> NDArray[np.bool_]:
-        return np.array([w in self.known_vehicles for w in words.to_pylist()], np.bool_)
+        known = [w in self.known_vehicles for w in words.to_pylist()]
+        return _frozen(np.array(known, np.bool_))
 
     def capacities(self, words: pa.Array) -> NDArray[np.float64]:
         """Capacity of each battery; 0 for one not accepted (the left join's null, filled)."""
-        return np.array([self.capacity.get(w, 0.0) for w in words.to_pylist()], np.float64)
+        capacity = [self.capacity.get(w, 0.0) for w in words.to_pylist()]
+        return _frozen(np.array(capacity, np.float64))
 
 
 def _status(
@@ -178,34 +190,36 @@ def _status(
     """
     found = [(-1, OK) if w is None else table.get(w, other) for w in words]
     codes = np.array([code for code, _ in found], np.int64)
-    return codes, np.array([status for _, status in found], np.int8)
+    return _frozen(codes), _frozen(np.array([status for _, status in found], np.int8))
 
 
-def _codes(column: pa.Array) -> tuple[pa.Array, NDArray[np.int64]]:
+def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, NDArray[np.int32]]:
     """A string column's dictionary and each row's entry (-1 for an empty value)."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    indices = column.indices.fill_null(-1) if column.null_count else column.indices
-    return column.dictionary, np.asarray(indices.to_numpy(), np.int64)
+    array = column.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    indices = array.indices.fill_null(-1) if array.null_count else array.indices
+    return array.dictionary, _frozen(np.asarray(indices.to_numpy(), np.int32))
 
 
-def _take(
-    per_entry: NDArray[np.generic], index: NDArray[np.int64], missing: object
-) -> NDArray[Any]:
-    """Per-row values through the dictionary index; `missing` where the value is empty."""
-    table = np.append(per_entry, np.array([missing], per_entry.dtype))
-    return table[index]  # index -1 takes the appended `missing`
+def _frozen(values: NDArray[Any]) -> NDArray[Any]:
+    """Read-only, as Arrow's arrays viewed without a copy are: numba compiles read-only
+    arrays as another type, so the compiled passes always get them read-only."""
+    values.flags.writeable = False
+    return values
 
 
-def _station_rules(
-    batch: pa.Table, duplicate: NDArray[np.bool_], lookup: _Lookup
-) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
-    """Each row's station code (-1 if not accepted) and the first rule it breaks so far:
-    a duplicate key, then an unknown or excluded station."""
-    stations, station_index = _codes(batch.column("station_id").combine_chunks())
-    station_code, station_status = lookup.stations(stations)
-    reason = np.where(duplicate, DUPLICATE, _take(station_status, station_index, OK))
-    return _take(station_code, station_index, -1), reason.astype(np.int8)
+def _floats(column: pa.ChunkedArray) -> NDArray[np.float64]:
+    """Values as float64, an empty value as NaN."""
+    return _frozen(np.asarray(column.to_numpy(), np.float64))
+
+
+Evidence = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]
+"""Vehicle code, day and energy_kwh of accepted swaps or charges."""
+
+
+def _evidence_rows(rows: int) -> Evidence:
+    return np.empty(rows, np.int32), np.empty(rows, np.int32), np.empty(rows, np.float64)
 
 
 def _swaps(
@@ -216,23 +230,24 @@ def _swaps(
     first_day: int,
     end_day: int,
 ) -> None:
-    station, reason = _station_rules(batch, duplicate, lookup)
-    vehicles, vehicle_index = _codes(batch.column("vehicle_id").combine_chunks())
-    vehicle_code, vehicle_status = lookup.vehicles(vehicles)
-    batteries, battery_index = _codes(batch.column("battery_in_id").combine_chunks())
-    reason = np.where(reason == OK, _take(vehicle_status, vehicle_index, OK), reason)
+    stations, station_index = _codes(batch.column("station_id"))
+    vehicles, vehicle_index = _codes(batch.column("vehicle_id"))
+    batteries, battery_index = _codes(batch.column("battery_in_id"))
+    rows = (
+        _frozen(duplicate),
+        station_index,
+        vehicle_index,
+        battery_index,
+        _frozen(micros(batch.column("ts"))),
+        _floats(batch.column("soc_in_pct")),
+        _floats(batch.column("soc_out_pct")),
+    )
+    lookups = (*lookup.stations(stations), *lookup.vehicles(vehicles), lookup.capacities(batteries))
+    reason = np.empty(batch.num_rows, np.int8)
+    evidence = _evidence_rows(batch.num_rows)
+    kept = a.swap_rows(rows, lookups, (first_day, end_day), reason, sums.served, evidence)
     _reject(batch, reason, SWAPS, sums)
-    day = a.local_days(micros(batch.column("ts")))
-    inside = (reason == OK) & (day >= first_day) & (day < end_day)
-    cap = _take(lookup.capacities(batteries), battery_index, 0.0)
-    soc_in = batch.column("soc_in_pct").to_numpy()
-    soc_out = batch.column("soc_out_pct").to_numpy()
-    energy = cap * np.maximum(soc_in - soc_out, 0.0) / 100.0
-    vehicle = _take(vehicle_code, vehicle_index, -1)
-    # An event of no vehicle or station (the schema requires both) adds nothing.
-    inside &= (vehicle >= 0) & (station >= 0)
-    _add_evidence(sums, vehicle[inside], day[inside], energy[inside])
-    sums.served[station[inside]] = True
+    _add_evidence(sums, evidence, kept)
 
 
 def _charges(
@@ -243,35 +258,40 @@ def _charges(
     first_day: int,
     end_day: int,
 ) -> None:
-    station, reason = _station_rules(batch, duplicate, lookup)
-    _reject(batch, reason, CHARGES, sums)
-    day = a.local_days(micros(batch.column("ts_start")))
-    inside = (reason == OK) & (day >= first_day) & (day < end_day)
-    vehicles, vehicle_index = _codes(batch.column("vehicle_id").combine_chunks())
+    stations, station_index = _codes(batch.column("station_id"))
+    vehicles, vehicle_index = _codes(batch.column("vehicle_id"))
+    rows = (
+        _frozen(duplicate),
+        station_index,
+        vehicle_index,
+        _frozen(micros(batch.column("ts_start"))),
+        _floats(batch.column("energy_kwh")),
+    )
     vehicle_code, _ = lookup.vehicles(vehicles)
-    vehicle = _take(vehicle_code, vehicle_index, -1)
-    known = _take(lookup.known(vehicles), vehicle_index, False)
-    inside &= station >= 0  # a session of no station (the schema requires one) adds nothing
-    energy = batch.column("energy_kwh").to_numpy()
-    project = inside & (vehicle >= 0)
-    _add_evidence(sums, vehicle[project], day[project], energy[project])
-    sums.served[station[project]] = True
-    modes = len(sums.mode_names)
-    slot = station[project] * modes + sums.vehicle_mode[vehicle[project]]
-    sums.mode_kwh += np.bincount(slot, energy[project], sums.mode_kwh.shape[0])
-    sums.mode_rows += np.bincount(slot, minlength=sums.mode_rows.shape[0])
-    outside = inside & ~known
-    stations_count = sums.non_project_kwh.shape[0]
-    sums.non_project_kwh += np.bincount(station[outside], energy[outside], stations_count)
-    sums.non_project_rows += np.bincount(station[outside], minlength=stations_count)
+    lookups = (*lookup.stations(stations), vehicle_code, lookup.known(vehicles), sums.vehicle_mode)
+    totals = (
+        sums.served,
+        sums.non_project_kwh,
+        sums.non_project_rows,
+        sums.mode_kwh,
+        sums.mode_rows,
+    )
+    reason = np.empty(batch.num_rows, np.int8)
+    evidence = _evidence_rows(batch.num_rows)
+    kept = a.charge_rows(rows, lookups, (first_day, end_day), reason, totals, evidence)
+    _reject(batch, reason, CHARGES, sums)
+    _add_evidence(sums, evidence, kept)
 
 
-def _add_evidence(
-    sums: _Sums, vehicle: NDArray[np.int64], day: NDArray[np.int64], energy: NDArray[np.float64]
-) -> None:
-    sums.vehicle.append(vehicle.astype(np.int32))
-    sums.day.append(day.astype(np.int32))
-    sums.energy.append(np.ascontiguousarray(energy, np.float64))
+def _add_evidence(sums: _Sums, evidence: Evidence, rows: int) -> None:
+    """The first `rows` of a batch's evidence, to the inbox or the result."""
+    vehicle, day, energy = evidence[0][:rows], evidence[1][:rows], evidence[2][:rows]
+    if sums.inbox is not None:
+        sums.inbox.add(vehicle, day, energy)
+        return
+    sums.vehicle.append(vehicle.copy())  # the batch's buffers are larger
+    sums.day.append(day.copy())
+    sums.energy.append(energy.copy())
 
 
 _COLUMN_OF = {

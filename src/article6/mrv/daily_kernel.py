@@ -12,7 +12,7 @@ pipeline's ``_vintage_days`` and ``vehicle_totals``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,23 @@ class DailyKernel:
         self.steps = (vehicle, day, gap, delta)
         self._reported(vehicle, day)
 
+    def steps_inbox(self, capacity: int) -> Inbox:
+        """An inbox for the odometer kernel's day steps (``take_steps`` takes them in)."""
+        return Inbox(self.code_of, capacity, (np.int32, np.int32, np.float64))
+
+    def take_steps(self, inbox: Inbox) -> None:
+        vehicle, day, gap, delta = inbox.rows()
+        self.steps = (vehicle, day, gap, delta)
+        self._reported(vehicle, day)
+
+    def evidence_inbox(self, capacity: int) -> Inbox:
+        """An inbox for the activity kernel's evidence (``take_evidence`` takes it in)."""
+        return Inbox(self.code_of, capacity, (np.int32, np.float64))
+
+    def take_evidence(self, inbox: Inbox) -> None:
+        vehicle, day, energy = inbox.rows()
+        self.evidence = (vehicle, day, energy)
+
     def add_gps(self, gps: Batches, rows: int) -> None:
         vehicle, day, km = self._rows(gps, rows, ("day",), ("gps_km",))
         self.gps = (vehicle, day, km)
@@ -220,6 +237,55 @@ class DailyKernel:
             ),
             days=_days(names, days) if self.settings[-1] else None,
         )
+
+
+class Inbox:
+    """One input of the daily kernel, handed over part by part by the kernel that
+    computes it, in that kernel's own vehicle codes (positions in the list it names
+    with ``vehicles_are``): no file, no string ids, no second copy.
+
+    The columns are allocated for `capacity` rows, a bound on what will come (the
+    source file's rows): pages never written take no memory. Rows of vehicles the
+    daily kernel does not know are left out, as the Ibis joins leave them.
+    """
+
+    def __init__(
+        self, code_of: dict[str, int], capacity: int, kinds: tuple[type[np.generic], ...]
+    ) -> None:
+        self.code_of = code_of
+        self.codes = np.full(1, -1, np.int32)
+        self.columns = [np.empty(capacity, np.int32)] + [np.empty(capacity, k) for k in kinds]
+        self.filled = 0
+
+    def vehicles_are(self, vehicles: Sequence[str]) -> None:
+        """Name the sender's vehicle codes; rows already in are dropped (a kernel that
+        starts over, on its input sorted, sends them again)."""
+        self.codes = np.array([self.code_of.get(v, -1) for v in vehicles], np.int32)
+        self.filled = 0
+
+    def add(self, vehicle: NDArray[np.integer[Any]], *values: NDArray[Any]) -> None:
+        if any(column.shape != vehicle.shape for column in values):
+            shapes = ", ".join(str(column.shape) for column in values)
+            raise ValueError(f"inbox: {vehicle.shape} vehicle codes but values of {shapes}")
+        code = self.codes[vehicle]
+        keep = code >= 0
+        kept = int(np.count_nonzero(keep))
+        end = self.filled + kept
+        if end > self.columns[0].shape[0]:  # more than announced: room is made
+            self.columns = [_grown(column, self.filled, kept) for column in self.columns]
+        for target, source in zip(self.columns, (code, *values), strict=True):
+            target[self.filled : end] = source if kept == code.shape[0] else source[keep]
+        self.filled = end
+
+    def rows(self) -> tuple[NDArray[Any], ...]:
+        """The rows received: vehicle codes of the daily kernel, then the values."""
+        return tuple(_frozen(column[: self.filled]) for column in self.columns)
+
+
+def _grown(column: NDArray[Any], used: int, more: int) -> NDArray[Any]:
+    bigger = np.empty(max(2 * column.shape[0], used + more), column.dtype)
+    bigger[:used] = column[:used]
+    return bigger
 
 
 def _ints(column: pa.ChunkedArray | pa.Array) -> NDArray[np.int64]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from article6.mrv.activity_duckdb import activity_reference, ids_of, load_activity
 from article6.mrv.activity_io import RepeatedKeys, repeated_keys
@@ -128,26 +129,30 @@ def start_kernels(
                     con=gps_con,
                 )
                 daily.add_gps(*_batches(gps.daily))
+        readings = staging_dir / "odometer_readings.parquet"
+        steps = daily.steps_inbox(rows_in(readings))  # a day step per reading at most
         with odometer_con:
             odometer = run_odometer_kernel(
-                staging_dir / "odometer_readings.parquet",
+                readings,
                 assignments,
                 vehicles,
                 params,
                 work_dir / "odometer",
                 con=odometer_con,
+                inbox=steps,
             )
-        daily.add_steps(*_batches(odometer.steps))
+        daily.take_steps(steps)
         return gps, odometer
 
     def activity() -> ActivityResult:
+        # An evidence row per swap or charge at most.
+        events = rows_in(staging_dir / "swap_events.parquet")
+        evidence = daily.evidence_inbox(events + rows_in(staging_dir / "charge_sessions.parquet"))
         result = run_activity_kernel(
-            staging_dir, reference, first_day, end_day, early.keys.result()
+            staging_dir, reference, first_day, end_day, early.keys.result(), evidence
         )
-        # Handed to the daily kernel here, beside the telematics kernels' rows,
-        # and let go: the kernel keeps its own compact copy.
-        daily.add_evidence(result.evidence.to_batches(), result.evidence.num_rows)
-        return replace(result, evidence=result.evidence.schema.empty_table())
+        daily.take_evidence(evidence)
+        return result
 
     def vehicle_days() -> DailyResult:
         telematics_job.result()
@@ -187,6 +192,10 @@ def start_kernels(
         return KernelResults(activity=activity, meters=energy, rejected=rejected, daily=daily_job)
 
     return collect
+
+
+def rows_in(path: Path) -> int:
+    return int(pq.read_metadata(path).num_rows)
 
 
 def _batches(path: Path) -> tuple[Iterator[pa.RecordBatch], int]:

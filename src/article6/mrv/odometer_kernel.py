@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -29,6 +29,9 @@ from article6.mrv import odometer_numba as o
 from article6.mrv.params import ParameterSet
 from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
+
+if TYPE_CHECKING:
+    from article6.mrv.daily_kernel import Inbox
 
 BATCH_ROWS = 1 << 20
 COLUMNS = ["device_id", "ts", "odometer_km", SOURCE_FILE, SOURCE_ROW]
@@ -57,7 +60,8 @@ WHOLE_PLANE = np.array([-np.inf, np.inf, -np.inf, np.inf, 0.0, 0.0])
 class OdometerKernelFiles:
     """``steps``: one row per vehicle and day with kept readings (vehicle_id, day, the
     day's last reading end_km, and gap / delta_km from the vehicle's previous such
-    day, null on its first); ``rejected``: every rejected reading."""
+    day, null on its first), unless they went to an inbox; ``rejected``: every
+    rejected reading."""
 
     steps: Path
     rejected: Path
@@ -73,8 +77,11 @@ class _Checked:
 
 
 class _Kernel:
-    def __init__(self, assigned: dp.Assignments, out_dir: Path) -> None:
+    def __init__(self, assigned: dp.Assignments, out_dir: Path, inbox: Inbox | None) -> None:
         self.assigned = assigned
+        self.inbox = inbox
+        if inbox is not None:
+            inbox.vehicles_are(assigned.vehicles)
         self.devices = dp.DeviceChecker(assigned, WHOLE_PLANE)
         # Each assignment's offset, and 0 last for rows of none (assignment -1).
         self.offsets = np.append(assigned.offset, 0.0)
@@ -145,6 +152,10 @@ class _Kernel:
 
     def _write_steps(self, out: tuple[NDArray[Any], ...], emitted: int) -> None:
         if emitted == 0:
+            return
+        if self.inbox is not None:
+            veh, day, _, gap, delta = (column[:emitted] for column in out)
+            self.inbox.add(veh, day, gap, delta)
             return
         self.files.submit(self._write_steps_now, out, emitted)
 
@@ -233,6 +244,7 @@ def run_odometer_kernel(
     out_dir: Path,
     batch_rows: int = BATCH_ROWS,
     con: duckdb.DuckDBPyConnection | None = None,
+    inbox: Inbox | None = None,
 ) -> OdometerKernelFiles:
     """The odometer rules and day steps over a staged readings file.
 
@@ -241,11 +253,13 @@ def run_odometer_kernel(
     top_speed_kmh (accepted). It starts from the staged readings before
     duplicate keys are dropped, so their duplicate-key rejections are among
     its results. Sorts, where needed, run on `con` (``device_pass.run_streaming``).
+    With an `inbox`, the day steps go there (vehicle, day, gap, delta_km) instead
+    of to a file.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     assigned = dp.index_assignments(assignments, vehicles, params.speed_tolerance_factor)
     kernel, resorted, spilled = dp.run_streaming(
-        lambda: _Kernel(assigned, out_dir),
+        lambda: _Kernel(assigned, out_dir, inbox),
         readings,
         COLUMNS,
         SPILL_SCHEMA.names,
