@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.backends.duckdb  # the default engine's backend, loaded with this module
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
