@@ -13,7 +13,9 @@ pipeline's ``_vintage_days`` and ``vehicle_totals``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,9 @@ DAY_REASONS = pa.array(
     ],
     pa.string(),
 )
+WALKERS = 2
+"""Blocks of vehicles walked at once: the walk comes when the other kernels are
+done, and a thread per core halves it."""
 VEHICLE_COLUMNS = (
     "vehicle_id",
     "max_daily_km",
@@ -213,17 +218,36 @@ class DailyKernel:
         self.telematics[vehicle[(day >= self.first_day) & (day < self.end_day)]] = True
 
     def run(self) -> DailyResult:
+        """The walk, in ``WALKERS`` blocks of vehicles at once (each block's rows
+        about as many), joined in vehicle order."""
         inputs = (self.steps, self.gps, self.evidence)
         # Let a national fleet's inputs go as soon as the walk is done.
         self.steps, self.gps, self.evidence = self.no_steps, self.no_days, self.no_days
-        days, rejected, totals_f, totals_i = n.vehicle_days(
-            *inputs,
-            np.ascontiguousarray(self.floats),
-            np.ascontiguousarray(self.ints),
-            self.first_day,
-            self.end_day,
-            self.settings,
-        )
+        vehicles = len(self.names)
+        totals_f = np.zeros((vehicles, 2))
+        totals_i = np.zeros((vehicles, 5), np.int64)
+        totals_i[:, [n.EVIDENCE_FIRST, n.EVIDENCE_LAST]] = -1
+        with ThreadPoolExecutor(WALKERS, thread_name_prefix="mrv-daily") as pool:
+            by_steps, by_gps, by_evidence = pool.map(
+                lambda rows: n.by_vehicle(rows[0], vehicles), inputs
+            )
+            orders = (by_steps, by_gps, by_evidence)
+            # Rows of the vehicles before each, in all three inputs.
+            rows_before = by_steps[0] + by_gps[0] + by_evidence[0]
+            bounds = np.searchsorted(rows_before, np.linspace(0, rows_before[-1], WALKERS + 1))
+            bounds[0], bounds[-1] = 0, vehicles
+            settings = self.settings
+            floats, ints = np.ascontiguousarray(self.floats), np.ascontiguousarray(self.ints)
+
+            def walk(block: tuple[int, int]) -> tuple[tuple[NDArray[Any], ...], ...]:
+                return n.vehicle_days(
+                    *inputs, orders, block, floats, ints, self.first_day, self.end_day,
+                    settings, totals_f, totals_i,
+                )  # fmt: skip
+
+            blocks = [(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
+            parts = list(pool.map(walk, blocks))
+        days, rejected = (_joined([part[i] for part in parts]) for i in (0, 1))
         names = self.names
         return DailyResult(
             totals=_totals(names, totals_f, totals_i, self.telematics),
@@ -235,8 +259,13 @@ class DailyKernel:
                     "reason": DAY_REASONS.take(pa.array(rejected[3].astype(np.int64))),
                 }
             ),
-            days=_days(names, days) if self.settings[-1] else None,
+            days=_days(names, days) if settings[-1] else None,
         )
+
+
+def _joined(parts: list[tuple[NDArray[Any], ...]]) -> tuple[NDArray[Any], ...]:
+    """The blocks' columns, block after block."""
+    return tuple(np.concatenate(columns) for columns in zip(*parts, strict=True))
 
 
 class Inbox:

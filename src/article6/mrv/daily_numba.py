@@ -68,32 +68,37 @@ def vehicle_days(
     steps: tuple[I32, I32, I32, F64],
     gps: tuple[I32, I32, F64],
     evidence: tuple[I32, I32, F64],
+    orders: tuple[tuple[I64, I32], tuple[I64, I32], tuple[I64, I32]],
+    block: tuple[int, int],
     floats: F64,
     ints: I64,
     first_day: int,
     end_day: int,
     settings: tuple[int, int, int, float, bool],
-) -> tuple[tuple[I64, I64, F64, B, I8, B], tuple[I64, I64, F64, I8], F64, I64]:
-    """Every vehicle's credited days, rejected days and totals for the vintage.
+    totals_f: F64,
+    totals_i: I64,
+) -> tuple[tuple[I64, I64, F64, B, I8, B], tuple[I64, I64, F64, I8]]:
+    """The credited and rejected days of the vehicles of `block` (first code, end
+    code) for the vintage; their totals go to their rows of `totals_f` and
+    `totals_i` (zeros, and -1 for the first and last evidence day). Blocks
+    share nothing else, so they run in threads of their own.
 
     `steps`: vehicle, day, gap (0 on a vehicle's first day with readings),
     delta_km of the odometer's day steps; `gps`: vehicle, day, gps_km;
-    `evidence`: vehicle, day, energy_kwh of each swap or charge; `floats`,
-    `ints`: per-vehicle parameters; `settings`: gap_fill_max_days, p10 window,
-    lookback days, tolerance, and whether to return the credited days.
+    `evidence`: vehicle, day, energy_kwh of each swap or charge; `orders`: of
+    each, ``by_vehicle``; `floats`, `ints`: per-vehicle parameters;
+    `settings`: gap_fill_max_days, p10 window, lookback days, tolerance, and
+    whether to return the credited days.
     """
     gap_fill, window, lookback, tolerance, keep_days = settings
     # Unpacked once: an array taken out of a tuple in the loop costs two atomic
     # reference counts each time, more than the row's arithmetic.
-    step_vehicle, step_day, step_gap, step_delta = steps
-    gps_vehicle, gps_day, gps_value = gps
-    ev_vehicle, ev_day, ev_energy = evidence
-    vehicles = floats.shape[0]
+    _, step_day, step_gap, step_delta = steps
+    _, gps_day, gps_value = gps
+    _, ev_day, ev_energy = evidence
+    (step_start, step_order), (gps_start, gps_order), (ev_start, ev_order) = orders
     origin = first_day - lookback
     width = end_day - origin
-    step_start, step_order = by_vehicle(step_vehicle, vehicles)
-    gps_start, gps_order = by_vehicle(gps_vehicle, vehicles)
-    ev_start, ev_order = by_vehicle(ev_vehicle, vehicles)
     odo_km = np.zeros(width)
     odo_imputed = np.zeros(width, np.bool_)
     has_odo = np.zeros(width, np.bool_)
@@ -115,13 +120,9 @@ def vehicle_days(
     r_day = np.empty(1024, np.int64)
     r_km = np.empty(1024)
     r_reason = np.empty(1024, np.int8)
-    totals_f = np.zeros((vehicles, 2))
-    totals_i = np.zeros((vehicles, 5), np.int64)
-    totals_i[:, EVIDENCE_FIRST] = -1
-    totals_i[:, EVIDENCE_LAST] = -1
     n_days = 0
     n_rejected = 0
-    for v in range(vehicles):
+    for v in range(block[0], block[1]):
         lo, hi = width, -1
         for j in range(step_start[v], step_start[v + 1]):
             i = step_order[j]
@@ -261,6 +262,4 @@ def vehicle_days(
             d_mismatch[:n_days],
         ),
         (r_veh[:n_rejected], r_day[:n_rejected], r_km[:n_rejected], r_reason[:n_rejected]),
-        totals_f,
-        totals_i,
     )
