@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
+from article6.mrv import pipeline
 from article6.mrv.ingest import ingest_dataset
+from article6.mrv.kernel_steps import days_spanned, memory_needed
 from article6.mrv.params import load_parameter_set
 from article6.mrv.pipeline import PipelineResult, run_pipeline
 from article6.mrv.runs import compare_tables, summarise, values_match
@@ -117,3 +120,47 @@ def test_files_in_any_order_give_the_same_results(staged: Path, tmp_path: Path) 
     reordered_days = pq.read_table(tmp_path / "reordered" / "daily.parquet").sort_by(order)
     assert stored_days.num_rows > 0
     assert compare_tables("daily", reordered_days, stored_days) == []
+
+
+def test_data_that_could_outgrow_the_kernels_memory_go_by_the_ibis_rules(
+    staged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernels hold the vintage's rows in memory: above the allowance the run uses
+    the Ibis rules, which spill to disk, with the same results."""
+    needed = memory_needed(staged)
+    ibis_runs: list[int] = []
+    by_ibis = pipeline._by_ibis
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        ibis_runs.append(1)
+        return by_ibis(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_by_ibis", counted)
+    monkeypatch.setenv("ARTICLE6_MRV_KERNEL_MEMORY", f"{needed // 1000 + 1}KB")
+    roomy = run_pipeline(staged, PARAMS, 2025)
+    assert ibis_runs == []
+    monkeypatch.setenv("ARTICLE6_MRV_KERNEL_MEMORY", f"{needed // 1000 - 1}KB")
+    tight = run_pipeline(staged, PARAMS, 2025)
+    assert ibis_runs == [1]
+    for name in TABLES:
+        assert compare_tables(name, getattr(tight, name), getattr(roomy, name)) == [], name
+
+
+def test_the_memory_bound_counts_days_steps_and_events(staged: Path, tmp_path: Path) -> None:
+    readings = pq.read_table(staged / "odometer_readings.parquet", columns=["ts"])
+    ts = readings.column("ts")
+    span = (pc.max(ts).as_py() - pc.min(ts).as_py()).days + 2
+    assert days_spanned(staged / "odometer_readings.parquet") == span
+    vehicles = pq.read_metadata(staged / "vehicles.parquet").num_rows
+    pings = pq.read_metadata(staged / "gps_pings.parquet").num_rows
+    events = sum(
+        pq.read_metadata(staged / f"{name}.parquet").num_rows
+        for name in ("swap_events", "charge_sessions")
+    )
+    gps_days = min(pings, vehicles * days_spanned(staged / "gps_pings.parquet"))
+    expected = 20 * min(readings.num_rows, vehicles * span) + 16 * gps_days + 16 * events
+    assert memory_needed(staged) == expected > 0
+    # Without statistics the file's rows are the bound.
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(readings, bare, write_statistics=False)
+    assert days_spanned(bare) == readings.num_rows

@@ -8,8 +8,9 @@ but without their hash aggregates over millions of string keys:
 
 the records are read in stored order, a duplicate key known from a first
 pass over the keys alone (``activity_io``); ids are looked up through each
-batch's dictionary (a few thousand entries), not row by row, and energy is
-left per event, for the daily kernel to sum per vehicle-day.
+batch's dictionary (a few thousand entries), not row by row; the rules and
+sums then take one compiled pass per batch (``activity_numba``), and energy
+is left per event, for the daily kernel to sum per vehicle-day.
 
 Memory grows with the accepted events of the vintage (16 bytes each) and the
 rows held back, not with the files.
@@ -71,10 +72,10 @@ class Reference:
 class ActivityResult:
     """``evidence``: vehicle_id, day, energy_kwh of each accepted swap and charge of
     a project vehicle (the daily kernel sums them per day), empty if they went to
-    an inbox; ``served``: station_id of stations
-    with accepted project activity; ``non_project``: station_id, non_project_kwh;
-    ``by_mode``: station_id, _mode, _kwh of project charges; ``rejected``: the
-    quarantine rows. All within the vintage but the quarantine."""
+    an inbox; ``served``: station_id of stations with accepted project activity;
+    ``non_project``: station_id, non_project_kwh; ``by_mode``: station_id, _mode,
+    _kwh of project charges; ``rejected``: the quarantine rows. All within the
+    vintage but the quarantine."""
 
     evidence: pa.Table
     served: pa.Table

@@ -30,7 +30,19 @@ EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 MEMORY_LIMIT_VARIABLE = "ARTICLE6_MRV_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "3GB"
-_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+KERNEL_MEMORY_VARIABLE = "ARTICLE6_MRV_KERNEL_MEMORY"
+DEFAULT_KERNEL_MEMORY = "6GB"
+_MEMORY_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+_UNITS = {
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
 
 
 def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
@@ -40,9 +52,27 @@ def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
     national fleet runs on a laptop; a server may raise it for speed.
     """
     value = (os.environ if env is None else env).get(MEMORY_LIMIT_VARIABLE, DEFAULT_MEMORY_LIMIT)
-    if not _MEMORY_LIMIT.match(value.strip()):
-        raise ValueError(f"{MEMORY_LIMIT_VARIABLE}={value!r} is not a size such as 4GB or 512MB")
+    _size_bytes(MEMORY_LIMIT_VARIABLE, value)
     return value.strip()
+
+
+def kernel_memory_bytes(env: Mapping[str, str] | None = None) -> int:
+    """What the compiled kernels of a DuckDB run may hold in memory:
+    ``ARTICLE6_MRV_KERNEL_MEMORY`` or 6 GB.
+
+    The kernels keep the vintage's vehicle-days and events in memory, beside
+    the engine's working memory; a run whose data could need more uses the Ibis
+    rules on DuckDB instead, which spill to disk (``pipeline.run_pipeline``).
+    """
+    value = (os.environ if env is None else env).get(KERNEL_MEMORY_VARIABLE, DEFAULT_KERNEL_MEMORY)
+    return _size_bytes(KERNEL_MEMORY_VARIABLE, value)
+
+
+def _size_bytes(variable: str, value: str) -> int:
+    found = _MEMORY_LIMIT.match(value.strip())
+    if found is None:
+        raise ValueError(f"{variable}={value!r} is not a size such as 4GB or 512MB")
+    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
 
 
 def spark_session(

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import ibis
@@ -196,6 +197,44 @@ def start_kernels(
 
 def rows_in(path: Path) -> int:
     return int(pq.read_metadata(path).num_rows)
+
+
+STEP_BYTES, DAY_BYTES, EVENT_BYTES = 20, 16, 16
+"""What the daily kernel holds per odometer day step, GPS day and swap or charge."""
+
+
+def memory_needed(staging_dir: Path) -> int:
+    """A bound on what the daily kernel's inputs hold in memory: a day step per reading
+    and a GPS day per ping, neither more than one per vehicle and day the file spans,
+    and an evidence row per swap or charge. (The streaming kernels' batches are
+    of a fixed size; the meter kernel's data is per station.)"""
+    vehicles = rows_in(staging_dir / "vehicles.parquet")
+    readings = staging_dir / "odometer_readings.parquet"
+    pings = staging_dir / "gps_pings.parquet"
+    steps = min(rows_in(readings), vehicles * days_spanned(readings))
+    gps_days = min(rows_in(pings), vehicles * days_spanned(pings))
+    events = rows_in(staging_dir / "swap_events.parquet")
+    events += rows_in(staging_dir / "charge_sessions.parquet")
+    return STEP_BYTES * steps + DAY_BYTES * gps_days + EVENT_BYTES * events
+
+
+def days_spanned(path: Path, column: str = "ts") -> int:
+    """Calendar days from the first to the last instant of a staged file, by its row
+    groups' statistics (local days included: one more); without statistics, a bound
+    that limits nothing."""
+    metadata = pq.read_metadata(path)
+    if metadata.num_rows == 0:
+        return 0
+    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return int(metadata.num_rows)
+        lows.append(stats.min)
+        highs.append(stats.max)
+    return (max(highs) - min(lows)).days + 2
 
 
 def _batches(path: Path) -> tuple[Iterator[pa.RecordBatch], int]:
