@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -78,25 +79,35 @@ def _inputs(
 
 
 def _walk(
-    blocks: int, tables: tuple[pa.Table, ...], monkeypatch: pytest.MonkeyPatch
+    walkers: int,
+    tables: tuple[pa.Table, ...],
+    monkeypatch: pytest.MonkeyPatch,
+    blocks: int = 1,
+    spill_dir: Path | None = None,
 ) -> DailyResult:
-    monkeypatch.setattr(daily_kernel, "WALKERS", blocks)
+    monkeypatch.setattr(daily_kernel, "WALKERS", walkers)
     vehicles, steps, gps, evidence = tables
-    return run_daily_kernel(vehicles, steps, gps, evidence, PARAMS, FIRST, FIRST + 31, True)
+    return run_daily_kernel(
+        vehicles, steps, gps, evidence, PARAMS, FIRST, FIRST + 31, True, blocks, spill_dir
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows, rows, rows, st.integers(2, 9))
+@given(rows, rows, rows, st.integers(2, 9), st.integers(1, 9))
 def test_blocks_of_vehicles_change_nothing(
     steps: list[tuple[int, int, float]],
     gps: list[tuple[int, int, float]],
     evidence: list[tuple[int, int, float]],
+    walkers: int,
     blocks: int,
 ) -> None:
+    """Walked in parts at once, or block after block with each block's rows kept in
+    files until its turn (as for a fleet too large for memory), the days are the same."""
     tables = _inputs(steps, gps, evidence)
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as spill:
         whole = _walk(1, tables, patch)
-        split = _walk(blocks, tables, patch)
+        split = _walk(walkers, tables, patch, blocks, Path(spill))
+        assert list(Path(spill).iterdir()) == []  # every block's file read and let go
     assert split.totals.equals(whole.totals)
     assert split.rejected_days.equals(whole.rejected_days)
     assert split.days is not None and whole.days is not None

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from article6.mrv.daily_kernel import Inbox
+from article6.mrv.daily_inbox import Inbox
 
 KNOWN = {"V0": 0, "V1": 1, "V2": 2}
 

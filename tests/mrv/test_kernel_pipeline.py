@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
-from article6.mrv import pipeline
+from article6.mrv import kernel_steps
 from article6.mrv.ingest import ingest_dataset
 from article6.mrv.kernel_steps import days_spanned, memory_needed
 from article6.mrv.params import load_parameter_set
@@ -122,28 +122,32 @@ def test_files_in_any_order_give_the_same_results(staged: Path, tmp_path: Path) 
     assert compare_tables("daily", reordered_days, stored_days) == []
 
 
-def test_data_that_could_outgrow_the_kernels_memory_go_by_the_ibis_rules(
+def test_a_fleet_that_could_outgrow_the_kernels_memory_is_walked_in_blocks(
     staged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The kernels hold the vintage's rows in memory: above the allowance the run uses
-    the Ibis rules, which spill to disk, with the same results."""
+    """Above the allowance the daily kernel walks blocks of vehicles, each block's rows
+    waiting on disk: the results, the credited days among them, are the same."""
     needed = memory_needed(staged)
-    ibis_runs: list[int] = []
-    by_ibis = pipeline._by_ibis
+    blocks: list[int] = []
+    made = kernel_steps.DailyKernel
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        ibis_runs.append(1)
-        return by_ibis(*args, **kwargs)
+    def counted(*args: Any) -> Any:
+        kernel = made(*args)
+        blocks.append(kernel.bounds.shape[0] - 1)
+        return kernel
 
-    monkeypatch.setattr(pipeline, "_by_ibis", counted)
+    monkeypatch.setattr(kernel_steps, "DailyKernel", counted)
     monkeypatch.setenv("ARTICLE6_MRV_KERNEL_MEMORY", f"{needed // 1000 + 1}KB")
-    roomy = run_pipeline(staged, PARAMS, 2025)
-    assert ibis_runs == []
-    monkeypatch.setenv("ARTICLE6_MRV_KERNEL_MEMORY", f"{needed // 1000 - 1}KB")
-    tight = run_pipeline(staged, PARAMS, 2025)
-    assert ibis_runs == [1]
+    roomy = _run(staged, tmp_path / "roomy", kernels=True)
+    monkeypatch.setenv("ARTICLE6_MRV_KERNEL_MEMORY", f"{needed // 3000}KB")
+    tight = _run(staged, tmp_path / "tight", kernels=True)
+    assert blocks[0] == 1 and blocks[1] >= 3
     for name in TABLES:
         assert compare_tables(name, getattr(tight, name), getattr(roomy, name)) == [], name
+    tight_days = pq.read_table(tmp_path / "tight" / "daily.parquet")
+    roomy_days = pq.read_table(tmp_path / "roomy" / "daily.parquet")
+    assert tight_days.num_rows > 0
+    assert compare_tables("daily", tight_days, roomy_days) == []
 
 
 def test_the_memory_bound_counts_days_steps_and_events(staged: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
-from article6.mrv.daily_kernel import Inbox
+from article6.mrv.daily_inbox import Inbox
 from article6.mrv.distance import odometer_step
 from article6.mrv.engine import Engine
 from article6.mrv.ingest import ingest_dataset, staging_writer

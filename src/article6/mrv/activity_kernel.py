@@ -30,12 +30,13 @@ from numpy.typing import NDArray
 from article6.mrv import activity_numba as a
 from article6.mrv.activity_io import CHARGES, SWAPS, RepeatedKeys, batches, repeated_keys
 from article6.mrv.gps_io import micros
+from article6.mrv.gps_numba import read_only
 from article6.mrv.ingest import QUARANTINE_SCHEMA
 from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
 
 if TYPE_CHECKING:
-    from article6.mrv.daily_kernel import Inbox
+    from article6.mrv.daily_inbox import Inbox
 
 # Reason of each row code, in the order of precedence of ``quality``'s rules.
 OK, DUPLICATE, UNKNOWN_STATION, STATION_EXCLUDED, UNKNOWN_VEHICLE, VEHICLE_EXCLUDED = range(6)
@@ -105,7 +106,7 @@ class _Sums:
         self.mode_names = sorted(set(self.reference.modes))
         mode_code = {m: i for i, m in enumerate(self.mode_names)}
         modes = [mode_code[m] for m in self.reference.modes]
-        self.vehicle_mode = _frozen(np.array(modes, np.int64))
+        self.vehicle_mode = read_only(np.array(modes, np.int64))
         self.served = np.zeros(stations, np.bool_)
         self.non_project_kwh = np.zeros(stations)
         self.non_project_rows = np.zeros(stations, np.int64)
@@ -174,12 +175,12 @@ class _Lookup:
 
     def known(self, words: pa.Array) -> NDArray[np.bool_]:
         known = [w in self.known_vehicles for w in words.to_pylist()]
-        return _frozen(np.array(known, np.bool_))
+        return read_only(np.array(known, np.bool_))
 
     def capacities(self, words: pa.Array) -> NDArray[np.float64]:
         """Capacity of each battery; 0 for one not accepted (the left join's null, filled)."""
         capacity = [self.capacity.get(w, 0.0) for w in words.to_pylist()]
-        return _frozen(np.array(capacity, np.float64))
+        return read_only(np.array(capacity, np.float64))
 
 
 def _status(
@@ -191,7 +192,7 @@ def _status(
     """
     found = [(-1, OK) if w is None else table.get(w, other) for w in words]
     codes = np.array([code for code, _ in found], np.int64)
-    return _frozen(codes), _frozen(np.array([status for _, status in found], np.int8))
+    return read_only(codes), read_only(np.array([status for _, status in found], np.int8))
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, NDArray[np.int32]]:
@@ -200,19 +201,12 @@ def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, NDArray[np.int32]]:
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
     indices = array.indices.fill_null(-1) if array.null_count else array.indices
-    return array.dictionary, _frozen(np.asarray(indices.to_numpy(), np.int32))
-
-
-def _frozen(values: NDArray[Any]) -> NDArray[Any]:
-    """Read-only, as Arrow's arrays viewed without a copy are: numba compiles read-only
-    arrays as another type, so the compiled passes always get them read-only."""
-    values.flags.writeable = False
-    return values
+    return array.dictionary, read_only(np.asarray(indices.to_numpy(), np.int32))
 
 
 def _floats(column: pa.ChunkedArray) -> NDArray[np.float64]:
     """Values as float64, an empty value as NaN."""
-    return _frozen(np.asarray(column.to_numpy(), np.float64))
+    return read_only(np.asarray(column.to_numpy(), np.float64))
 
 
 Evidence = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]
@@ -235,11 +229,11 @@ def _swaps(
     vehicles, vehicle_index = _codes(batch.column("vehicle_id"))
     batteries, battery_index = _codes(batch.column("battery_in_id"))
     rows = (
-        _frozen(duplicate),
+        read_only(duplicate),
         station_index,
         vehicle_index,
         battery_index,
-        _frozen(micros(batch.column("ts"))),
+        read_only(micros(batch.column("ts"))),
         _floats(batch.column("soc_in_pct")),
         _floats(batch.column("soc_out_pct")),
     )
@@ -262,10 +256,10 @@ def _charges(
     stations, station_index = _codes(batch.column("station_id"))
     vehicles, vehicle_index = _codes(batch.column("vehicle_id"))
     rows = (
-        _frozen(duplicate),
+        read_only(duplicate),
         station_index,
         vehicle_index,
-        _frozen(micros(batch.column("ts_start"))),
+        read_only(micros(batch.column("ts_start"))),
         _floats(batch.column("energy_kwh")),
     )
     vehicle_code, _ = lookup.vehicles(vehicles)

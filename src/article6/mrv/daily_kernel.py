@@ -12,11 +12,12 @@ pipeline's ``_vintage_days`` and ``vehicle_totals``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +25,9 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from article6.mrv import daily_numba as n
+from article6.mrv.daily_inbox import Inbox
 from article6.mrv.distance import LOOKBACK_DAYS
+from article6.mrv.gps_numba import read_only
 from article6.mrv.params import ParameterSet
 from article6.mrv.reasons import ReasonCode
 
@@ -85,9 +88,11 @@ def run_daily_kernel(
     first_day: int,
     end_day: int,
     keep_days: bool = False,
+    blocks: int = 1,
+    spill_dir: Path | None = None,
 ) -> DailyResult:
     """Credited days and totals of the vintage [first_day, end_day) (see ``DailyKernel``)."""
-    kernel = DailyKernel(vehicles, params, first_day, end_day, keep_days)
+    kernel = DailyKernel(vehicles, params, first_day, end_day, keep_days, blocks, spill_dir)
     kernel.add_steps(steps.to_batches(), steps.num_rows)
     kernel.add_gps(gps.to_batches(), gps.num_rows)
     kernel.add_evidence(evidence.to_batches(), evidence.num_rows)
@@ -95,16 +100,32 @@ def run_daily_kernel(
 
 
 Batches = Iterable[pa.RecordBatch]
+Rows = tuple[NDArray[Any], ...]
+"""An input's columns: vehicle code, then its values."""
+INPUT_KINDS: dict[str, tuple[type[np.generic], ...]] = {
+    "steps": (np.int32, np.int32, np.float64),
+    "gps": (np.int32, np.float64),
+    "evidence": (np.int32, np.float64),
+}
+"""The values of each input after its vehicle code (days and gaps as int32)."""
+
+
+def _empty(name: str) -> tuple[NDArray[Any], ...]:
+    kinds: tuple[type[np.generic], ...] = (np.int32, *INPUT_KINDS[name])
+    return tuple(read_only(np.zeros(0, kind)) for kind in kinds)
 
 
 class DailyKernel:
     """The daily kernel, given its inputs one at a time as each is ready; each is
-    turned into arrays on arrival, so that work overlaps the kernels still running.
+    turned into compact arrays on arrival, so that work overlaps the kernels still
+    running.
 
     `vehicles`: ``VEHICLE_COLUMNS``; the steps are the odometer kernel's
     (vehicle_id, day, gap, delta_km; gap null on a vehicle's first day); GPS:
     vehicle_id, day, gps_km; evidence: vehicle_id, day, energy_kwh. Rows of
-    vehicles not in `vehicles` are left out, as the Ibis joins do.
+    vehicles not in `vehicles` are left out, as the Ibis joins do. With
+    `blocks` above 1 the vehicles are walked in that many blocks, each block's
+    rows kept in files under `spill_dir` until its turn (``daily_inbox``).
     """
 
     def __init__(
@@ -114,6 +135,8 @@ class DailyKernel:
         first_day: int,
         end_day: int,
         keep_days: bool = False,
+        blocks: int = 1,
+        spill_dir: Path | None = None,
     ) -> None:
         self.names = vehicles.column("vehicle_id").combine_chunks()
         self.floats = np.column_stack(
@@ -133,68 +156,49 @@ class DailyKernel:
         )
         self.telematics = np.zeros(len(self.names), np.bool_)
         self.code_of = {name: code for code, name in enumerate(self.names.to_pylist())}
-        empty_ints, empty_floats = _frozen(np.zeros(0, np.int32)), _frozen(np.zeros(0))
-        self.no_steps = (empty_ints, empty_ints, empty_ints, empty_floats)
-        self.no_days = (empty_ints, empty_ints, empty_floats)
-        self.steps, self.gps, self.evidence = self.no_steps, self.no_days, self.no_days
-
-    def add_steps(self, steps: Batches, rows: int) -> None:
-        vehicle, day, gap, delta = self._rows(steps, rows, ("day", "gap"), ("delta_km",))
-        self.steps = (vehicle, day, gap, delta)
-        self._reported(vehicle, day)
+        vehicle_count = len(self.names)
+        self.bounds = np.array(
+            [block * vehicle_count // blocks for block in range(blocks + 1)], np.int64
+        )
+        self.spill_dir = spill_dir
+        self.inputs: dict[str, Inbox] = {}
 
     def steps_inbox(self, capacity: int) -> Inbox:
-        """An inbox for the odometer kernel's day steps (``take_steps`` takes them in)."""
-        return Inbox(self.code_of, capacity, (np.int32, np.int32, np.float64))
-
-    def take_steps(self, inbox: Inbox) -> None:
-        vehicle, day, gap, delta = inbox.rows()
-        self.steps = (vehicle, day, gap, delta)
-        self._reported(vehicle, day)
+        """An inbox for the odometer kernel's day steps (vehicle, day, gap, delta_km)."""
+        return self._inbox("steps", capacity)
 
     def evidence_inbox(self, capacity: int) -> Inbox:
-        """An inbox for the activity kernel's evidence (``take_evidence`` takes it in)."""
-        return Inbox(self.code_of, capacity, (np.int32, np.float64))
+        """An inbox for the activity kernel's evidence (vehicle, day, energy_kwh)."""
+        return self._inbox("evidence", capacity)
 
-    def take_evidence(self, inbox: Inbox) -> None:
-        vehicle, day, energy = inbox.rows()
-        self.evidence = (vehicle, day, energy)
+    def take(self, name: str, inbox: Inbox) -> None:
+        """An input complete: "steps", "gps" or "evidence"."""
+        self.inputs[name] = inbox
+
+    def add_steps(self, steps: Batches, rows: int) -> None:
+        self.take("steps", self._read(steps, rows, "steps", ("day", "gap", "delta_km")))
 
     def add_gps(self, gps: Batches, rows: int) -> None:
-        vehicle, day, km = self._rows(gps, rows, ("day",), ("gps_km",))
-        self.gps = (vehicle, day, km)
-        self._reported(vehicle, day)
+        self.take("gps", self._read(gps, rows, "gps", ("day", "gps_km")))
 
     def add_evidence(self, evidence: Batches, rows: int) -> None:
         """Activity evidence, a row per swap or charge (summed per day by the kernel)."""
-        vehicle, day, energy = self._rows(evidence, rows, ("day",), ("energy_kwh",))
-        self.evidence = (vehicle, day, energy)
+        self.take("evidence", self._read(evidence, rows, "evidence", ("day", "energy_kwh")))
 
-    def _rows(
-        self, batches: Batches, rows: int, ints: tuple[str, ...], floats: tuple[str, ...]
-    ) -> tuple[NDArray[Any], ...]:
-        """Each row's vehicle code, then the `ints` (as int32) and `floats` columns,
-        empty values as 0, rows of vehicles not in the kernel left out.
+    def _inbox(self, name: str, capacity: int) -> Inbox:
+        spill = None if self.spill_dir is None else self.spill_dir / f"daily_{name}"
+        return Inbox(self.code_of, capacity, INPUT_KINDS[name], self.bounds, spill)
 
-        Filled batch by batch (`rows` in all) into arrays of their final size: a
-        national fleet's tables are large, and a whole column at a time would hold
-        them twice. The arrays are read-only, as Arrow's viewed without a copy
-        are: numba compiles read-only arrays as another type, so all are, always.
-        """
-        out = [np.empty(rows, np.int32) for _ in range(1 + len(ints))]
-        out += [np.empty(rows, np.float64) for _ in floats]
-        at = 0
+    def _read(self, batches: Batches, rows: int, name: str, columns: tuple[str, ...]) -> Inbox:
+        """An inbox filled from Arrow batches (`rows` in all), empty values as 0; a
+        national fleet's tables are large, so they are never held whole."""
+        inbox = self._inbox(name, rows)
         # The batches of one table share their dictionary: it is looked up once.
         lookups: dict[tuple[int, int], NDArray[np.int32]] = {}
         for batch in batches:
             code = self._codes(batch.column("vehicle_id"), lookups)
-            keep = code >= 0
-            kept = int(np.count_nonzero(keep))
-            values = [code] + [_values(batch.column(name)) for name in (*ints, *floats)]
-            for target, source in zip(out, values, strict=True):
-                target[at : at + kept] = source if kept == code.shape[0] else source[keep]
-            at += kept
-        return tuple(_frozen(column[:at]) for column in out)
+            inbox.add_coded(code, *(_values(batch.column(column)) for column in columns))
+        return inbox
 
     def _codes(
         self, column: pa.Array, lookups: dict[tuple[int, int], NDArray[np.int32]]
@@ -218,35 +222,26 @@ class DailyKernel:
         self.telematics[vehicle[(day >= self.first_day) & (day < self.end_day)]] = True
 
     def run(self) -> DailyResult:
-        """The walk, in ``WALKERS`` blocks of vehicles at once (each block's rows
-        about as many), joined in vehicle order."""
-        inputs = (self.steps, self.gps, self.evidence)
+        """The walk, block of vehicles after block; within a block, ``WALKERS`` parts
+        at once (each part's rows about as many), joined in vehicle order."""
+        inboxes = [self.inputs.get(name) for name in INPUT_KINDS]
         # Let a national fleet's inputs go as soon as the walk is done.
-        self.steps, self.gps, self.evidence = self.no_steps, self.no_days, self.no_days
+        self.inputs = {}
         vehicles = len(self.names)
         totals_f = np.zeros((vehicles, 2))
         totals_i = np.zeros((vehicles, 5), np.int64)
         totals_i[:, [n.EVIDENCE_FIRST, n.EVIDENCE_LAST]] = -1
+        parts: list[tuple[tuple[NDArray[Any], ...], ...]] = []
         with ThreadPoolExecutor(WALKERS, thread_name_prefix="mrv-daily") as pool:
-            by_steps, by_gps, by_evidence = pool.map(
-                lambda rows: n.by_vehicle(rows[0], vehicles), inputs
-            )
-            orders = (by_steps, by_gps, by_evidence)
-            # Rows of the vehicles before each, in all three inputs.
-            rows_before = by_steps[0] + by_gps[0] + by_evidence[0]
-            bounds = np.searchsorted(rows_before, np.linspace(0, rows_before[-1], WALKERS + 1))
-            bounds[0], bounds[-1] = 0, vehicles
-            settings = self.settings
-            floats, ints = np.ascontiguousarray(self.floats), np.ascontiguousarray(self.ints)
-
-            def walk(block: tuple[int, int]) -> tuple[tuple[NDArray[Any], ...], ...]:
-                return n.vehicle_days(
-                    *inputs, orders, block, floats, ints, self.first_day, self.end_day,
-                    settings, totals_f, totals_i,
-                )  # fmt: skip
-
-            blocks = [(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
-            parts = list(pool.map(walk, blocks))
+            for block, (lo, hi) in enumerate(pairwise(self.bounds.tolist())):
+                steps, gps, evidence = (
+                    _empty(name) if inbox is None else inbox.rows(block)
+                    for name, inbox in zip(INPUT_KINDS, inboxes, strict=True)
+                )
+                self._reported(steps[0], steps[1])
+                self._reported(gps[0], gps[1])
+                walked = self._walk(pool, (steps, gps, evidence), (lo, hi), totals_f, totals_i)
+                parts.extend(walked)
         days, rejected = (_joined([part[i] for part in parts]) for i in (0, 1))
         names = self.names
         return DailyResult(
@@ -259,62 +254,45 @@ class DailyKernel:
                     "reason": DAY_REASONS.take(pa.array(rejected[3].astype(np.int64))),
                 }
             ),
-            days=_days(names, days) if settings[-1] else None,
+            days=_days(names, days) if self.settings[-1] else None,
         )
+
+    def _walk(
+        self,
+        pool: ThreadPoolExecutor,
+        inputs: tuple[Rows, Rows, Rows],
+        block: tuple[int, int],
+        totals_f: NDArray[np.float64],
+        totals_i: NDArray[np.int64],
+    ) -> list[tuple[tuple[NDArray[Any], ...], ...]]:
+        """The vehicles of `block` in ``WALKERS`` parts, in vehicle order."""
+        vehicles = len(self.names)
+        by_steps, by_gps, by_evidence = pool.map(
+            lambda rows: n.by_vehicle(rows[0], vehicles), inputs
+        )
+        orders = (by_steps, by_gps, by_evidence)
+        # Rows of the vehicles before each, in all three inputs.
+        rows_before = by_steps[0] + by_gps[0] + by_evidence[0]
+        lo, hi = block
+        targets = np.linspace(rows_before[lo], rows_before[hi], WALKERS + 1)
+        bounds = np.clip(np.searchsorted(rows_before, targets), lo, hi)
+        bounds[0], bounds[-1] = lo, hi
+        settings = self.settings
+        floats, ints = np.ascontiguousarray(self.floats), np.ascontiguousarray(self.ints)
+
+        def walk(part: tuple[int, int]) -> tuple[tuple[NDArray[Any], ...], ...]:
+            steps, gps, evidence = inputs  # each input's columns, as the walk takes them
+            return n.vehicle_days(
+                cast(Any, steps), cast(Any, gps), cast(Any, evidence), orders, part, floats,
+                ints, self.first_day, self.end_day, settings, totals_f, totals_i,
+            )  # fmt: skip
+
+        return list(pool.map(walk, [(int(a), int(b)) for a, b in pairwise(bounds)]))
 
 
 def _joined(parts: list[tuple[NDArray[Any], ...]]) -> tuple[NDArray[Any], ...]:
     """The blocks' columns, block after block."""
     return tuple(np.concatenate(columns) for columns in zip(*parts, strict=True))
-
-
-class Inbox:
-    """One input of the daily kernel, handed over part by part by the kernel that
-    computes it, in that kernel's own vehicle codes (positions in the list it names
-    with ``vehicles_are``): no file, no string ids, no second copy.
-
-    The columns are allocated for `capacity` rows, a bound on what will come (the
-    source file's rows): pages never written take no memory. Rows of vehicles the
-    daily kernel does not know are left out, as the Ibis joins leave them.
-    """
-
-    def __init__(
-        self, code_of: dict[str, int], capacity: int, kinds: tuple[type[np.generic], ...]
-    ) -> None:
-        self.code_of = code_of
-        self.codes = np.full(1, -1, np.int32)
-        self.columns = [np.empty(capacity, np.int32)] + [np.empty(capacity, k) for k in kinds]
-        self.filled = 0
-
-    def vehicles_are(self, vehicles: Sequence[str]) -> None:
-        """Name the sender's vehicle codes; rows already in are dropped (a kernel that
-        starts over, on its input sorted, sends them again)."""
-        self.codes = np.array([self.code_of.get(v, -1) for v in vehicles], np.int32)
-        self.filled = 0
-
-    def add(self, vehicle: NDArray[np.integer[Any]], *values: NDArray[Any]) -> None:
-        if any(column.shape != vehicle.shape for column in values):
-            shapes = ", ".join(str(column.shape) for column in values)
-            raise ValueError(f"inbox: {vehicle.shape} vehicle codes but values of {shapes}")
-        code = self.codes[vehicle]
-        keep = code >= 0
-        kept = int(np.count_nonzero(keep))
-        end = self.filled + kept
-        if end > self.columns[0].shape[0]:  # more than announced: room is made
-            self.columns = [_grown(column, self.filled, kept) for column in self.columns]
-        for target, source in zip(self.columns, (code, *values), strict=True):
-            target[self.filled : end] = source if kept == code.shape[0] else source[keep]
-        self.filled = end
-
-    def rows(self) -> tuple[NDArray[Any], ...]:
-        """The rows received: vehicle codes of the daily kernel, then the values."""
-        return tuple(_frozen(column[: self.filled]) for column in self.columns)
-
-
-def _grown(column: NDArray[Any], used: int, more: int) -> NDArray[Any]:
-    bigger = np.empty(max(2 * column.shape[0], used + more), column.dtype)
-    bigger[:used] = column[:used]
-    return bigger
 
 
 def _ints(column: pa.ChunkedArray | pa.Array) -> NDArray[np.int64]:
@@ -327,11 +305,6 @@ def _floats(table: pa.Table, name: str) -> NDArray[np.float64]:
 
 def _values(column: pa.Array) -> NDArray[Any]:
     return np.asarray((column.fill_null(0) if column.null_count else column).to_numpy())
-
-
-def _frozen(values: NDArray[Any]) -> NDArray[Any]:
-    values.flags.writeable = False
-    return values
 
 
 def _totals(

@@ -60,9 +60,10 @@ def kernel_memory_bytes(env: Mapping[str, str] | None = None) -> int:
     """What the compiled kernels of a DuckDB run may hold in memory:
     ``ARTICLE6_MRV_KERNEL_MEMORY`` or 6 GB.
 
-    The kernels keep the vintage's vehicle-days and events in memory, beside
-    the engine's working memory; a run whose data could need more uses the Ibis
-    rules on DuckDB instead, which spill to disk (``pipeline.run_pipeline``).
+    The daily kernel keeps the vehicle-days and events it walks in memory, beside
+    the engine's working memory; a fleet whose rows could need more is walked
+    in blocks of vehicles, each block's rows kept on disk until its turn
+    (``kernel_steps.start_kernels``).
     """
     value = (os.environ if env is None else env).get(KERNEL_MEMORY_VARIABLE, DEFAULT_KERNEL_MEMORY)
     return _size_bytes(KERNEL_MEMORY_VARIABLE, value)

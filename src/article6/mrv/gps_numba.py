@@ -71,6 +71,14 @@ def compiled(function: F) -> F:
     return cast(F, numba.njit(cache=True, nogil=True)(function))
 
 
+def read_only(values: NDArray[Any]) -> NDArray[Any]:
+    """`values`, made read-only, as Arrow's arrays viewed without a copy are: numba
+    compiles read-only arrays as another type, so a compiled pass whose inputs may
+    come from Arrow gets them read-only always (and is compiled once)."""
+    values.flags.writeable = False
+    return values
+
+
 def inlined(function: F) -> F:
     """``compiled``, and inlined into its callers. Only for scalar arguments:
     an array passed to a function costs two atomic reference counts per call,

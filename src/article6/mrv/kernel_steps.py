@@ -10,6 +10,7 @@ results become engine tables when collected.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +29,7 @@ from article6.mrv.activity_io import RepeatedKeys, repeated_keys
 from article6.mrv.activity_kernel import ActivityResult, run_activity_kernel
 from article6.mrv.daily_kernel import DailyKernel, DailyResult
 from article6.mrv.energy import MeteredEnergy, StationActivity
-from article6.mrv.engine import Engine
+from article6.mrv.engine import Engine, kernel_memory_bytes
 from article6.mrv.gps_duckdb import kernel_rejections
 from article6.mrv.gps_kernel import GpsKernelFiles, run_gps_kernel
 from article6.mrv.kernel_warm_up import has_rows, warm_kernels_in_background
@@ -98,12 +99,17 @@ def start_kernels(
     assignments = runner.to_arrow(tables.assignments.select(*columns))
     vehicles = runner.to_arrow(tables.vehicles.select("vehicle_id", "top_speed_kmh"))
     reference = activity_reference(runner, tables, all_vehicle_ids, all_station_ids)
+    # A fleet whose rows could outgrow the kernels' memory is walked in blocks of
+    # vehicles, each block's rows kept on disk until its turn.
+    blocks = max(1, math.ceil(memory_needed(staging_dir) / kernel_memory_bytes()))
     daily = DailyKernel(
         runner.to_arrow(kernel_vehicles(tables.vehicles, categories)),
         params,
         first_day,
         end_day,
         keep_days,
+        blocks,
+        work_dir,
     )
     gps_con, odometer_con = runner.cursor(), runner.cursor()
     meter_columns = ["meter_id", "station_id", "role", "accuracy_class_pct"]
@@ -142,7 +148,7 @@ def start_kernels(
                 con=odometer_con,
                 inbox=steps,
             )
-        daily.take_steps(steps)
+        daily.take("steps", steps)
         return gps, odometer
 
     def activity() -> ActivityResult:
@@ -152,7 +158,7 @@ def start_kernels(
         result = run_activity_kernel(
             staging_dir, reference, first_day, end_day, early.keys.result(), evidence
         )
-        daily.take_evidence(evidence)
+        daily.take("evidence", evidence)
         return result
 
     def vehicle_days() -> DailyResult:

@@ -31,7 +31,7 @@ from article6.mrv.reasons import ReasonCode
 from article6.mrv.schema import SOURCE_FILE, SOURCE_ROW
 
 if TYPE_CHECKING:
-    from article6.mrv.daily_kernel import Inbox
+    from article6.mrv.daily_inbox import Inbox
 
 BATCH_ROWS = 1 << 20
 COLUMNS = ["device_id", "ts", "odometer_km", SOURCE_FILE, SOURCE_ROW]

@@ -54,8 +54,8 @@ from article6.mrv.energy import (
     station_activity,
     station_energy,
 )
-from article6.mrv.engine import Engine, EngineName, kernel_memory_bytes
-from article6.mrv.kernel_steps import EarlyWork, memory_needed, start_early_work, start_kernels
+from article6.mrv.engine import Engine, EngineName
+from article6.mrv.kernel_steps import EarlyWork, start_early_work, start_kernels
 from article6.mrv.params import ParameterSet
 from article6.mrv.quality import QualityTables, apply_identity_rules, union_all
 from article6.mrv.sampling import apply_sampling
@@ -132,9 +132,8 @@ def run_pipeline(
     With `detail_dir`, the daily distances and the quarantine are also written
     there as Parquet (streamed by the engine, never collected in memory).
     On DuckDB the high-volume records go through the compiled kernels unless
-    `kernels` is false, or their rows could need more memory than
-    ``ARTICLE6_MRV_KERNEL_MEMORY`` allows: then the Ibis rules run, as on
-    Spark, and spill to disk as the engine needs (their results are the same).
+    `kernels` is false: then the Ibis rules run, as on Spark (to check one
+    against the other).
     """
     # Building and compiling the expressions creates objects by the hundred
     # thousand: with the cycle collector on, about a tenth of a run's Python time.
@@ -145,11 +144,7 @@ def run_pipeline(
     ):
         runner = Engine(engine, spark_session, Path(scratch))
         try:
-            use_kernels = (
-                kernels
-                and engine == "duckdb"
-                and memory_needed(Path(staging_dir)) <= kernel_memory_bytes()
-            )
+            use_kernels = kernels and engine == "duckdb"
             return _run(
                 runner,
                 Path(staging_dir),
