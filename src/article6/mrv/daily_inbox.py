@@ -99,13 +99,21 @@ class Inbox:
             return tuple(read_only(np.zeros(0, kind)) for kind in self.kinds)
         writer.close()
         path = self._path(block)
+        # Batch by batch into arrays of the block's size: the file is mapped, not
+        # read, so the block is in memory once.
         with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
+            reader = pa.ipc.open_file(source)
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+            total = sum(batch.num_rows for batch in batches)
+            columns = [np.empty(total, kind) for kind in self.kinds]
+            at = 0
+            for batch in batches:
+                for target, source_column in zip(columns, batch.columns, strict=True):
+                    target[at : at + batch.num_rows] = source_column.to_numpy()
+                at += batch.num_rows
+            del batches
         path.unlink()
-        return tuple(
-            read_only(np.array(table.column(i).to_numpy(), kind))
-            for i, kind in enumerate(self.kinds)
-        )
+        return tuple(read_only(column) for column in columns)
 
     def _check(self, code: NDArray[Any], values: tuple[NDArray[Any], ...]) -> None:
         if len(values) != len(self.kinds) - 1 or any(v.shape != code.shape for v in values):

@@ -240,8 +240,8 @@ class DailyKernel:
                 )
                 self._reported(steps[0], steps[1])
                 self._reported(gps[0], gps[1])
-                walked = self._walk(pool, (steps, gps, evidence), (lo, hi), totals_f, totals_i)
-                parts.extend(walked)
+                parts += self._walk(pool, (steps, gps, evidence), (lo, hi), totals_f, totals_i)
+                del steps, gps, evidence  # before the next block is read
         days, rejected = (_joined([part[i] for part in parts]) for i in (0, 1))
         names = self.names
         return DailyResult(
