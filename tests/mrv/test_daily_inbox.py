@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -63,3 +65,27 @@ def test_a_value_column_of_another_length_is_refused() -> None:
     inbox.vehicles_are(["V0"])
     with pytest.raises(ValueError):
         inbox.add(np.array([0, 0], np.int32), np.array([1], np.int32))
+
+
+def test_blocks_of_vehicles_wait_in_files_and_starting_over_drops_them(tmp_path: Path) -> None:
+    """With two blocks (V0 in the first, V1 and V2 in the second) each block's rows go
+    to a file of their own until read; naming the codes again empties them."""
+    bounds = np.array([0, 1, 3], np.int64)
+    inbox = Inbox(KNOWN, 0, (np.int32,), bounds, tmp_path / "steps")
+    inbox.vehicles_are(["V2", "V0"])
+    inbox.add(np.array([0, 1, 0], np.int32), np.array([1, 2, 3], np.int32))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["steps_0.arrow", "steps_1.arrow"]
+    inbox.vehicles_are(["V1", "V0", "V2"])
+    assert list(tmp_path.iterdir()) == []
+    inbox.add(np.array([2, 0, 1], np.int32), np.array([7, 8, 9], np.int32))
+    inbox.add(np.array([2], np.int32), np.array([10], np.int32))
+    first, second = inbox.rows(0), inbox.rows(1)
+    assert [column.tolist() for column in first] == [[0], [9]]
+    assert [column.tolist() for column in second] == [[2, 1, 2], [7, 8, 10]]
+    assert not second[0].flags.writeable
+    assert list(tmp_path.iterdir()) == []  # each block's file let go once read
+
+
+def test_several_blocks_need_a_place_for_their_files() -> None:
+    with pytest.raises(ValueError, match="several blocks"):
+        Inbox(KNOWN, 0, (np.int32,), np.array([0, 1, 3], np.int64))
