@@ -31,7 +31,7 @@ ENGINES: tuple[str, ...] = ("duckdb", "spark")
 MEMORY_LIMIT_VARIABLE = "ARTICLE6_MRV_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "3GB"
 KERNEL_MEMORY_VARIABLE = "ARTICLE6_MRV_KERNEL_MEMORY"
-DEFAULT_KERNEL_MEMORY = "6GB"
+DEFAULT_KERNEL_MEMORY = "3GB"
 _MEMORY_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 _UNITS = {
     "kb": 1000,
@@ -58,7 +58,7 @@ def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
 
 def kernel_memory_bytes(env: Mapping[str, str] | None = None) -> int:
     """What the compiled kernels of a DuckDB run may hold in memory:
-    ``ARTICLE6_MRV_KERNEL_MEMORY`` or 6 GB.
+    ``ARTICLE6_MRV_KERNEL_MEMORY`` or 3 GB.
 
     The daily kernel keeps the vehicle-days and events it walks in memory, beside
     the engine's working memory; a fleet whose rows could need more is walked
