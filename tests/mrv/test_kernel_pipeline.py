@@ -168,3 +168,20 @@ def test_the_memory_bound_counts_days_steps_and_events(staged: Path, tmp_path: P
     bare = tmp_path / "bare.parquet"
     pq.write_table(readings, bare, write_statistics=False)
     assert days_spanned(bare) == readings.num_rows
+
+
+def test_a_fleet_without_a_pings_file_runs_as_with_an_empty_one(
+    staged: Path, tmp_path: Path
+) -> None:
+    if pq.read_metadata(staged / "gps_pings.parquet").num_rows:
+        pytest.skip("a fleet with pings")
+    bare = tmp_path / "no-pings"
+    bare.mkdir()
+    for path in staged.glob("*.parquet"):
+        if path.name != "gps_pings.parquet":
+            (bare / path.name).symlink_to(path)
+    assert memory_needed(bare) == memory_needed(staged) > 0
+    with_file = _run(staged, tmp_path / "with", kernels=True)
+    without = _run(bare, tmp_path / "without", kernels=True)
+    for name in TABLES:
+        assert compare_tables(name, getattr(without, name), getattr(with_file, name)) == [], name

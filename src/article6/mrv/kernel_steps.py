@@ -217,17 +217,25 @@ def memory_needed(staging_dir: Path) -> int:
     vehicles = rows_in(staging_dir / "vehicles.parquet")
     readings = staging_dir / "odometer_readings.parquet"
     pings = staging_dir / "gps_pings.parquet"
-    steps = min(rows_in(readings), vehicles * days_spanned(readings))
-    gps_days = min(rows_in(pings), vehicles * days_spanned(pings))
-    events = rows_in(staging_dir / "swap_events.parquet")
-    events += rows_in(staging_dir / "charge_sessions.parquet")
+    steps = min(_rows_if_any(readings), vehicles * days_spanned(readings))
+    gps_days = min(_rows_if_any(pings), vehicles * days_spanned(pings))
+    events = _rows_if_any(staging_dir / "swap_events.parquet")
+    events += _rows_if_any(staging_dir / "charge_sessions.parquet")
     return STEP_BYTES * steps + DAY_BYTES * gps_days + EVENT_BYTES * events
+
+
+def _rows_if_any(path: Path) -> int:
+    """Rows of a staged file of high-volume records; none if there is no file (a
+    fleet without GPS may have no pings file at all)."""
+    return rows_in(path) if path.exists() else 0
 
 
 def days_spanned(path: Path, column: str = "ts") -> int:
     """Calendar days from the first to the last instant of a staged file, by its row
     groups' statistics (local days included: one more); without statistics, a bound
     that limits nothing."""
+    if not path.exists():
+        return 0
     metadata = pq.read_metadata(path)
     if metadata.num_rows == 0:
         return 0
