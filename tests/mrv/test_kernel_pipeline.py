@@ -22,7 +22,7 @@ import pytest
 from staged_data import rewrite_staged, shuffled_copy, with_copied_keys
 
 from article6.mrv import kernel_steps
-from article6.mrv.ingest import ingest_dataset
+from article6.mrv.ingest import ingest_dataset, staging_writer
 from article6.mrv.kernel_steps import days_spanned, memory_needed
 from article6.mrv.params import load_parameter_set
 from article6.mrv.pipeline import PipelineResult, run_pipeline
@@ -173,15 +173,19 @@ def test_the_memory_bound_counts_days_steps_and_events(staged: Path, tmp_path: P
 def test_a_fleet_without_a_pings_file_runs_as_with_an_empty_one(
     staged: Path, tmp_path: Path
 ) -> None:
-    if pq.read_metadata(staged / "gps_pings.parquet").num_rows:
-        pytest.skip("a fleet with pings")
-    bare = tmp_path / "no-pings"
-    bare.mkdir()
-    for path in staged.glob("*.parquet"):
-        if path.name != "gps_pings.parquet":
-            (bare / path.name).symlink_to(path)
-    assert memory_needed(bare) == memory_needed(staged) > 0
-    with_file = _run(staged, tmp_path / "with", kernels=True)
+    """No pings file at all counts no GPS day in the memory bound and gives the results
+    of an empty one (each fleet: with GPS, its pings are left out of both copies)."""
+    empty, bare = tmp_path / "empty-pings", tmp_path / "no-pings"
+    for stage in (empty, bare):
+        stage.mkdir()
+        for path in staged.glob("*.parquet"):
+            if path.name != "gps_pings.parquet":
+                (stage / path.name).symlink_to(path)
+    schema = pq.read_schema(staged / "gps_pings.parquet")
+    with staging_writer(empty / "gps_pings.parquet", schema) as writer:
+        writer.write_table(schema.empty_table())
+    assert memory_needed(bare) == memory_needed(empty) > 0
+    with_file = _run(empty, tmp_path / "with", kernels=True)
     without = _run(bare, tmp_path / "without", kernels=True)
     for name in TABLES:
         assert compare_tables(name, getattr(without, name), getattr(with_file, name)) == [], name

@@ -163,13 +163,11 @@ class DailyKernel:
         self.spill_dir = spill_dir
         self.inputs: dict[str, Inbox] = {}
 
-    def steps_inbox(self, capacity: int) -> Inbox:
-        """An inbox for the odometer kernel's day steps (vehicle, day, gap, delta_km)."""
-        return self._inbox("steps", capacity)
-
-    def evidence_inbox(self, capacity: int) -> Inbox:
-        """An inbox for the activity kernel's evidence (vehicle, day, energy_kwh)."""
-        return self._inbox("evidence", capacity)
+    def inbox(self, name: str, capacity: int) -> Inbox:
+        """An inbox for an input ("steps", "gps" or "evidence", ``INPUT_KINDS``) that a
+        kernel fills as it goes; ``take`` takes it in once complete."""
+        spill = None if self.spill_dir is None else self.spill_dir / f"daily_{name}"
+        return Inbox(self.code_of, capacity, INPUT_KINDS[name], self.bounds, spill)
 
     def take(self, name: str, inbox: Inbox) -> None:
         """An input complete: "steps", "gps" or "evidence"."""
@@ -185,14 +183,10 @@ class DailyKernel:
         """Activity evidence, a row per swap or charge (summed per day by the kernel)."""
         self.take("evidence", self._read(evidence, rows, "evidence", ("day", "energy_kwh")))
 
-    def _inbox(self, name: str, capacity: int) -> Inbox:
-        spill = None if self.spill_dir is None else self.spill_dir / f"daily_{name}"
-        return Inbox(self.code_of, capacity, INPUT_KINDS[name], self.bounds, spill)
-
     def _read(self, batches: Batches, rows: int, name: str, columns: tuple[str, ...]) -> Inbox:
         """An inbox filled from Arrow batches (`rows` in all), empty values as 0; a
         national fleet's tables are large, so they are never held whole."""
-        inbox = self._inbox(name, rows)
+        inbox = self.inbox(name, rows)
         # The batches of one table share their dictionary: it is looked up once.
         lookups: dict[tuple[int, int], NDArray[np.int32]] = {}
         for batch in batches:

@@ -137,7 +137,7 @@ def start_kernels(
                 )
                 daily.add_gps(*_batches(gps.daily))
         readings = staging_dir / "odometer_readings.parquet"
-        steps = daily.steps_inbox(rows_in(readings))  # a day step per reading at most
+        steps = daily.inbox("steps", rows_in(readings))  # a day step per reading at most
         with odometer_con:
             odometer = run_odometer_kernel(
                 readings,
@@ -154,7 +154,9 @@ def start_kernels(
     def activity() -> ActivityResult:
         # An evidence row per swap or charge at most.
         events = rows_in(staging_dir / "swap_events.parquet")
-        evidence = daily.evidence_inbox(events + rows_in(staging_dir / "charge_sessions.parquet"))
+        evidence = daily.inbox(
+            "evidence", events + rows_in(staging_dir / "charge_sessions.parquet")
+        )
         result = run_activity_kernel(
             staging_dir, reference, first_day, end_day, early.keys.result(), evidence
         )

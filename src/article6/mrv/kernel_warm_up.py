@@ -29,6 +29,7 @@ from article6.mrv.schema import SCHEMAS, SOURCE_FILE, SOURCE_ROW
 
 _START = datetime(2025, 1, 1)
 _TIMESTAMP = pa.timestamp("us")
+_FIRST_DAY = (_START.date() - date(1970, 1, 1)).days
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _warm_activity(work: Path) -> pa.Table:
         known_stations=frozenset({"S"}),
         capacity_kwh={"B": 2.0},
     )
-    first = _first_day()
+    first = _FIRST_DAY
     return run_activity_kernel(work, reference, first, first + 365).evidence
 
 
@@ -168,16 +169,12 @@ def _warm_meters(params: ParameterSet, work: Path) -> None:
             "passed": [False],
         }
     )
-    first = _first_day()
+    first = _FIRST_DAY
     run_meter_kernel(path, meters, ["M"], calibrations, params, first, first + 365)
 
 
-def _first_day() -> int:
-    return (_START.date() - date(1970, 1, 1)).days
-
-
 def _warm_daily(params: ParameterSet, evidence: pa.Table) -> None:
-    first = _first_day()
+    first = _FIRST_DAY
     vehicles = pa.table(
         {
             "vehicle_id": ["V"],
